@@ -1,0 +1,9 @@
+/* The capvm subcommands, one file each in src/cli/ (cmd_<name>.c). */
+#ifndef CAPVM_COMMANDS_H
+#define CAPVM_COMMANDS_H
+
+int cmd_run(int argc, char **argv);
+int cmd_testhost(int argc, char **argv);
+int cmd_system(int argc, char **argv);
+
+#endif

@@ -1,0 +1,42 @@
+/*
+ * virtio-mmio transport (version 2), the contract between the VMM and the
+ * device models.  This layer knows nothing about KVM: the VMM
+ *   - forwards MMIO reads/writes inside [base, base+VIRTIO_MMIO_SIZE) to
+ *     virtio_mmio_read()/virtio_mmio_write();
+ *   - registers kick_fd[q] as a KVM ioeventfd on base+0x50 (QueueNotify),
+ *     4 bytes, datamatch q, so queue kicks never stop a vCPU thread;
+ *   - registers irq_fd as a KVM irqfd on gsi (edge-triggered), so the device
+ *     raises its interrupt from its I/O thread by writing irq_fd.
+ * Without ioeventfd (unit tests), a QueueNotify write through
+ * virtio_mmio_write() signals kick_fd[q] itself.
+ */
+#ifndef CAPVM_VIRTIO_MMIO_H
+#define CAPVM_VIRTIO_MMIO_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "virtio/guest_mem.h"
+
+#define VIRTIO_MMIO_SIZE        0x1000  /* one page per device */
+#define VIRTIO_MMIO_QUEUE_NOTIFY 0x50
+#define VIRTIO_MMIO_MAX_QUEUES  8
+
+struct virtio_device;  /* device model (virtio/virtio.h) */
+
+struct virtio_mmio {
+	uint64_t base;                 /* guest-physical base of the window */
+	uint32_t gsi;                  /* interrupt line */
+	int kick_fd[VIRTIO_MMIO_MAX_QUEUES]; /* eventfds, -1 when unused */
+	int nr_queues;
+	int irq_fd;                    /* eventfd */
+	struct virtio_device *dev;
+	/* transport state lives in the implementation (mmio.c) */
+	void *priv;
+};
+
+/* Access from a vCPU (or a test).  off is relative to base; len 1, 2, 4 or 8. */
+void virtio_mmio_read(struct virtio_mmio *t, uint64_t off, void *data, unsigned len);
+void virtio_mmio_write(struct virtio_mmio *t, uint64_t off, const void *data, unsigned len);
+
+#endif
