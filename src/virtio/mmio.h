@@ -39,4 +39,22 @@ struct virtio_mmio {
 void virtio_mmio_read(struct virtio_mmio *t, uint64_t off, void *data, unsigned len);
 void virtio_mmio_write(struct virtio_mmio *t, uint64_t off, const void *data, unsigned len);
 
+/*
+ * Create the transport for dev (set up by a device model, see virtio.h):
+ * allocates kick_fd[0..nr_queues) and irq_fd (non-blocking eventfds).  The
+ * transport takes ownership of dev.  Returns NULL on failure (logged).
+ */
+struct virtio_mmio *virtio_mmio_create(struct virtio_device *dev, uint64_t base, uint32_t gsi);
+/*
+ * Start the device's I/O thread (one thread per device; see iothread.h),
+ * which waits on the kick fds and the device's extra fds.  Call after the
+ * VMM registered the eventfds with KVM.  Returns 0 or -1.
+ */
+int virtio_mmio_start(struct virtio_mmio *t);
+/* Stop the I/O thread, destroy the device, close the fds, free t. */
+void virtio_mmio_destroy(struct virtio_mmio *t);
+
+/* Current InterruptStatus (for tests and the monitor). */
+uint32_t virtio_mmio_isr(const struct virtio_mmio *t);
+
 #endif
