@@ -51,6 +51,12 @@ struct virtio_mmio *virtio_mmio_create(struct virtio_device *dev, uint64_t base,
  * VMM registered the eventfds with KVM.  Returns 0 or -1.
  */
 int virtio_mmio_start(struct virtio_mmio *t);
+/*
+ * Instead of virtio_mmio_start(): run the device's pending work (kicks,
+ * completions) in the calling thread, waiting up to timeout_ms.  For tests,
+ * fuzzers and benchmarks.  Returns events handled or -1.
+ */
+int virtio_mmio_poll(struct virtio_mmio *t, int timeout_ms);
 /* Stop the I/O thread, destroy the device, close the fds, free t. */
 void virtio_mmio_destroy(struct virtio_mmio *t);
 
