@@ -1,12 +1,303 @@
-/* capvm run: placeholder until the VMM core lands. */
+/*
+ * capvm run: boot one VM from command-line flags (QEMU/kvmtool style).
+ * Parses and checks the flags, creates the VM and its devices, runs it and
+ * turns how it ended into capvm's exit status (see usage below).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "arch/x86/layout.h"
+#include "arch/x86/vm.h"
 #include "cli/commands.h"
+#include "common/chardev.h"
+#include "common/log.h"
+#include "common/util.h"
+
+static void run_usage(FILE *f)
+{
+	fprintf(f,
+"usage: capvm run --kernel FILE [options]\n"
+"\n"
+"Boot one Linux VM on KVM.\n"
+"\n"
+"  --kernel FILE        bzImage (64-bit boot protocol) or ELF vmlinux (PVH entry)\n"
+"  --initrd FILE        initial ramdisk\n"
+"  --cmdline STR        kernel command line\n"
+"  --mem SIZE           guest RAM, e.g. 256M, 1G (default 256M; bare number = MiB)\n"
+"  --cpus N             vCPUs (default 1)\n"
+"  --hugepages          back guest RAM with 2 MiB hugepages (falls back to THP)\n"
+"  --console SPEC       serial console: stdio (default), file:PATH, unix:PATH, none\n"
+"  --name NAME          VM name for logs and the monitor\n"
+"  --reboot ACTION      on guest reboot: exit (default, status 3) or restart\n"
+"  --log FILE           also append log lines to FILE (reopened on SIGHUP)\n"
+"  --affinity LIST      pin vCPU threads: CPU list like 0,2-3 (one CPU per vCPU\n"
+"                       when the list is long enough, else all vCPUs share it)\n"
+"  --priority N         seL4-style priority 0..255 for vCPU threads (nice 19..-20)\n"
+"  --dataport NAME,gpa=ADDR,size=SIZE,fd=N|path=FILE\n"
+"                       map a shared memory object into the guest (repeatable)\n"
+"  --mem-shared         keep guest RAM in a memfd (needed by shared-memory backends)\n"
+"  -q, --quiet          log only warnings and errors\n"
+"\n"
+"Exit status: 0 guest powered off (or stopped by SIGTERM/SIGINT), 1 error\n"
+"(bad input, no usable KVM), 2 usage error, 3 guest rebooted, 4 guest\n"
+"panicked (pvpanic), 5 guest crashed (triple fault, KVM internal error).\n");
+}
+
+/* "0,2-3" -> list; returns count or -1. */
+static int parse_cpu_list(const char *s, int *out, int max)
+{
+	int n = 0;
+	long ncpu = sysconf(_SC_NPROCESSORS_CONF);
+	char *copy = strdup(s), *save = NULL;
+
+	if (!copy)
+		return -1;
+	for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		uint64_t a, b;
+		char *dash = strchr(tok, '-');
+		if (dash) {
+			*dash = 0;
+			if (parse_uint(tok, 0, 4095, &a) || parse_uint(dash + 1, a, 4095, &b))
+				goto bad;
+		} else {
+			if (parse_uint(tok, 0, 4095, &a))
+				goto bad;
+			b = a;
+		}
+		for (uint64_t c = a; c <= b; c++) {
+			if ((long)c >= ncpu || n >= max)
+				goto bad;
+			out[n++] = (int)c;
+		}
+	}
+	free(copy);
+	return n;
+bad:
+	free(copy);
+	return -1;
+}
+
+static int parse_dataport(const char *spec, struct vm_dataport *d, char *err, size_t errlen)
+{
+	char *copy = strdup(spec), *save = NULL;
+	uint64_t v;
+	const char *path = NULL;
+	int fd = -1;
+
+	if (!copy)
+		return -1;
+	memset(d, 0, sizeof(*d));
+	d->fd = -1;
+	char *tok = strtok_r(copy, ",", &save);
+	if (!tok || strchr(tok, '=')) {
+		snprintf(err, errlen, "--dataport %s: must start with a name", spec);
+		goto bad;
+	}
+	d->name = strdup(tok);
+	while ((tok = strtok_r(NULL, ",", &save))) {
+		char *eq = strchr(tok, '=');
+		if (!eq)
+			goto badkey;
+		*eq = 0;
+		const char *val = eq + 1;
+		if (!strcmp(tok, "gpa") && !parse_uint(val, 0, UINT64_MAX, &v))
+			d->gpa = v;
+		else if (!strcmp(tok, "size") && !parse_size(val, 1, &v))
+			d->size = v;
+		else if (!strcmp(tok, "fd") && !parse_uint(val, 3, 65535, &v))
+			fd = (int)v;
+		else if (!strcmp(tok, "path"))
+			path = val;
+		else
+			goto badkey;
+	}
+	if (!d->size || d->size % 4096 || d->gpa % 4096 || d->gpa < DATAPORT_BASE ||
+	    !range_within(d->gpa - DATAPORT_BASE, d->size, DATAPORT_LIMIT - DATAPORT_BASE)) {
+		snprintf(err, errlen, "--dataport %s: gpa and size must be page-aligned and lie in "
+			 "[0x%llx, 0x%llx)", spec, DATAPORT_BASE, DATAPORT_LIMIT);
+		goto bad;
+	}
+	if (path) {
+		fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		if (fd < 0 || ftruncate(fd, (off_t)d->size) < 0) {
+			snprintf(err, errlen, "--dataport %s: cannot open %s: %s", spec, path, strerror(errno));
+			goto bad;
+		}
+	} else if (fd < 0) {
+		snprintf(err, errlen, "--dataport %s: needs fd=N or path=FILE", spec);
+		goto bad;
+	} else {
+		struct stat st;
+		if (fstat(fd, &st) < 0 || (uint64_t)st.st_size < d->size) {
+			snprintf(err, errlen, "--dataport %s: fd %d is not open or smaller than size", spec, fd);
+			goto bad;
+		}
+	}
+	d->fd = fd;
+	free(copy);
+	return 0;
+badkey:
+	snprintf(err, errlen, "--dataport %s: expected NAME,gpa=ADDR,size=SIZE,fd=N|path=FILE", spec);
+bad:
+	free(copy);
+	return -1;
+}
+
+enum {
+	OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_MEM, OPT_CPUS, OPT_HUGEPAGES, OPT_CONSOLE,
+	OPT_NAME, OPT_REBOOT, OPT_LOG, OPT_AFFINITY, OPT_PRIORITY, OPT_DATAPORT, OPT_MEM_SHARED,
+};
+
+static const struct option run_options[] = {
+	{ "kernel", required_argument, NULL, OPT_KERNEL },
+	{ "initrd", required_argument, NULL, OPT_INITRD },
+	{ "cmdline", required_argument, NULL, OPT_CMDLINE },
+	{ "mem", required_argument, NULL, OPT_MEM },
+	{ "cpus", required_argument, NULL, OPT_CPUS },
+	{ "hugepages", no_argument, NULL, OPT_HUGEPAGES },
+	{ "console", required_argument, NULL, OPT_CONSOLE },
+	{ "name", required_argument, NULL, OPT_NAME },
+	{ "reboot", required_argument, NULL, OPT_REBOOT },
+	{ "log", required_argument, NULL, OPT_LOG },
+	{ "affinity", required_argument, NULL, OPT_AFFINITY },
+	{ "priority", required_argument, NULL, OPT_PRIORITY },
+	{ "dataport", required_argument, NULL, OPT_DATAPORT },
+	{ "mem-shared", no_argument, NULL, OPT_MEM_SHARED },
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static int usage_error(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "capvm run: ");
+	fprintf(stderr, "%s", fmt);
+	if (arg)
+		fprintf(stderr, " '%s'", arg);
+	fprintf(stderr, " (see capvm run --help)\n");
+	return VM_EXIT_USAGE;
+}
 
 int cmd_run(int argc, char **argv)
 {
-	(void)argc;
-	(void)argv;
-	fprintf(stderr, "capvm run: not implemented yet\n");
-	return 2;
+	struct vm_config cfg = { .mem_size = 256 * MiB, .nr_cpus = 1, .priority = -1 };
+	const char *console_spec = "stdio", *log_path = NULL;
+	bool restart_on_reboot = false;
+	char err[512] = "";
+	uint64_t v;
+	int opt;
+
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "qh", run_options, NULL)) != -1) {
+		switch (opt) {
+		case OPT_KERNEL: cfg.kernel_path = optarg; break;
+		case OPT_INITRD: cfg.initrd_path = optarg; break;
+		case OPT_CMDLINE: cfg.cmdline = optarg; break;
+		case OPT_MEM:
+			if (parse_size(optarg, MiB, &v) || v < 16 * MiB || v > 1024 * GiB || v % (2 * MiB)) {
+				fprintf(stderr, "capvm run: --mem %s: expected a size from 16M to 1024G, "
+					"a multiple of 2M\n", optarg);
+				return VM_EXIT_ERROR;
+			}
+			cfg.mem_size = v;
+			break;
+		case OPT_CPUS:
+			if (parse_uint(optarg, 1, VM_MAX_CPUS, &v)) {
+				fprintf(stderr, "capvm run: --cpus %s: expected a number from 1 to %d\n",
+					optarg, VM_MAX_CPUS);
+				return VM_EXIT_ERROR;
+			}
+			cfg.nr_cpus = (int)v;
+			break;
+		case OPT_HUGEPAGES: cfg.hugepages = true; break;
+		case OPT_CONSOLE: console_spec = optarg; break;
+		case OPT_NAME: cfg.name = optarg; break;
+		case OPT_REBOOT:
+			if (!strcmp(optarg, "restart"))
+				restart_on_reboot = true;
+			else if (strcmp(optarg, "exit"))
+				return usage_error("--reboot takes exit or restart, not", optarg);
+			break;
+		case OPT_LOG: log_path = optarg; break;
+		case OPT_AFFINITY:
+			cfg.nr_affinity = parse_cpu_list(optarg, cfg.affinity, VM_MAX_CPUS);
+			if (cfg.nr_affinity <= 0) {
+				fprintf(stderr, "capvm run: --affinity %s: expected CPUs of this host "
+					"(0-%ld), like 0,2-3\n", optarg, sysconf(_SC_NPROCESSORS_CONF) - 1);
+				return VM_EXIT_ERROR;
+			}
+			break;
+		case OPT_PRIORITY:
+			if (parse_uint(optarg, 0, 255, &v)) {
+				fprintf(stderr, "capvm run: --priority %s: expected 0..255\n", optarg);
+				return VM_EXIT_ERROR;
+			}
+			cfg.priority = (int)v;
+			break;
+		case OPT_DATAPORT:
+			if (cfg.nr_dataports >= VM_MAX_DATAPORTS) {
+				fprintf(stderr, "capvm run: at most %d dataports\n", VM_MAX_DATAPORTS);
+				return VM_EXIT_ERROR;
+			}
+			if (parse_dataport(optarg, &cfg.dataports[cfg.nr_dataports], err, sizeof(err))) {
+				fprintf(stderr, "capvm run: %s\n", err);
+				return VM_EXIT_ERROR;
+			}
+			cfg.nr_dataports++;
+			break;
+		case OPT_MEM_SHARED: cfg.mem_shared = true; break;
+		case 'q': log_set_level(LOG_WARN); break;
+		case 'h': run_usage(stdout); return 0;
+		default: return usage_error("bad option", NULL);
+		}
+	}
+	if (optind < argc)
+		return usage_error("unexpected argument", argv[optind]);
+	if (!cfg.kernel_path)
+		return usage_error("--kernel is required", NULL);
+
+	log_set_vm(cfg.name ? cfg.name : "vm");
+	if (log_path && log_set_file(log_path) < 0) {
+		fprintf(stderr, "capvm run: cannot open log file %s: %s\n", log_path, strerror(errno));
+		return VM_EXIT_ERROR;
+	}
+	/* Cheap checks first, so bad input never gets as far as KVM. */
+	if (access(cfg.kernel_path, R_OK) < 0) {
+		fprintf(stderr, "capvm run: cannot read kernel %s: %s\n", cfg.kernel_path, strerror(errno));
+		return VM_EXIT_ERROR;
+	}
+	if (cfg.initrd_path && access(cfg.initrd_path, R_OK) < 0) {
+		fprintf(stderr, "capvm run: cannot read initrd %s: %s\n", cfg.initrd_path, strerror(errno));
+		return VM_EXIT_ERROR;
+	}
+
+	cfg.console = chardev_open(console_spec, err, sizeof(err));
+	if (!cfg.console) {
+		fprintf(stderr, "capvm run: %s\n", err);
+		return VM_EXIT_ERROR;
+	}
+	struct vm *vm = vm_create(&cfg, err, sizeof(err));
+	if (!vm) {
+		fprintf(stderr, "capvm run: %s\n", err);
+		chardev_close(cfg.console);
+		return VM_EXIT_ERROR;
+	}
+	int status = vm_boot_and_run(vm, err, sizeof(err));
+	if (status == VM_EXIT_ERROR && err[0])
+		fprintf(stderr, "capvm run: %s\n", err);
+	vm_destroy(vm);
+	chardev_close(cfg.console);
+	if (status == VM_EXIT_REBOOT && restart_on_reboot) {
+		log_info("vm", "guest rebooted: restarting (--reboot=restart)");
+		execv("/proc/self/exe", argv - 1);
+		log_error("vm", "cannot restart: %s", strerror(errno));
+		return VM_EXIT_ERROR;
+	}
+	return status;
 }

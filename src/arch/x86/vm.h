@@ -1,0 +1,88 @@
+/*
+ * One KVM virtual machine: guest memory, vCPU threads and their run loop,
+ * the legacy PC devices (UART, RTC, i8042 reset, pvpanic, ACPI power
+ * registers) and the virtio-mmio windows.  capvm runs one VM per process.
+ */
+#ifndef CAPVM_X86_VM_H
+#define CAPVM_X86_VM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "arch/x86/boot.h"
+#include "common/chardev.h"
+
+/* capvm's exit statuses (documented in docs/run.md and `capvm run --help`). */
+enum vm_exit_status {
+	VM_EXIT_POWEROFF = 0,  /* guest powered off, or stopped by SIGTERM/SIGINT/quit */
+	VM_EXIT_ERROR = 1,     /* could not start: bad input, no usable KVM */
+	VM_EXIT_USAGE = 2,     /* bad command line */
+	VM_EXIT_REBOOT = 3,    /* guest asked for a reboot (without --reboot=restart) */
+	VM_EXIT_PANIC = 4,     /* guest kernel panicked (pvpanic) */
+	VM_EXIT_CRASH = 5,     /* triple fault, KVM internal error, failed entry */
+};
+
+#define VM_MAX_CPUS 255
+#define VM_MAX_DATAPORTS 8
+
+struct vm_dataport {
+	const char *name;
+	uint64_t gpa;
+	uint64_t size;
+	int fd;          /* memfd (shared with other VMs) */
+	void *host;      /* set by vm_create */
+};
+
+struct vm_config {
+	const char *name;
+	uint64_t mem_size;
+	int nr_cpus;
+	bool hugepages;
+	bool mem_shared;             /* guest RAM in a memfd (for vhost-user shared mode) */
+	const char *kernel_path;
+	const char *initrd_path;
+	const char *cmdline;
+	struct chardev *console;     /* serial console */
+	int nr_dataports;
+	struct vm_dataport dataports[VM_MAX_DATAPORTS];
+	/* vCPU placement: -1 entries end the list */
+	int affinity[VM_MAX_CPUS + 1];
+	int nr_affinity;
+	int priority;                /* seL4 scale 0..255, -1 = leave as is */
+};
+
+struct vm;
+struct virtio_mmio;
+
+/* Open KVM and create the VM with its memory and vCPUs (not yet running). */
+struct vm *vm_create(const struct vm_config *cfg, char *err, size_t errlen);
+/* Next free virtio-mmio slot: base address and GSI (before vm_boot). */
+int vm_alloc_mmio_slot(struct vm *vm, uint64_t *base, uint32_t *gsi);
+/* Wire a transport: ioeventfds, irqfd, MMIO dispatch, ACPI (before vm_boot). */
+int vm_add_virtio(struct vm *vm, struct virtio_mmio *t, char *err, size_t errlen);
+/* The guest memory view for device models. */
+struct guest_mem *vm_guest_mem(struct vm *vm);
+/* Load the kernel, build ACPI tables and boot; then wait until the VM ends.
+ * Returns an enum vm_exit_status. */
+int vm_boot_and_run(struct vm *vm, char *err, size_t errlen);
+void vm_destroy(struct vm *vm);
+
+/* Requests from other threads (monitor, signals). */
+void vm_request_exit(struct vm *vm, int status, const char *why);
+void vm_power_button(struct vm *vm);
+int vm_pause(struct vm *vm);
+int vm_resume(struct vm *vm);
+bool vm_is_paused(struct vm *vm);
+int vm_nr_cpus(struct vm *vm);
+int vm_vcpu_tid(struct vm *vm, int i);
+/* Exit counters (for the monitor and benchmarks). */
+struct vm_stats {
+	uint64_t exits, io_exits, mmio_exits, other_exits;
+};
+void vm_get_stats(struct vm *vm, struct vm_stats *st);
+
+/* Is /dev/kvm usable for a stock guest?  Fills a one-line description. */
+int vm_probe_kvm(char *desc, size_t len);
+
+#endif
