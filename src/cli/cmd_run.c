@@ -149,6 +149,52 @@ bad:
 	return -1;
 }
 
+/*
+ * What can be said about the kernel, initrd and command line without KVM:
+ * is it a kernel we can boot, does the command line fit, could the initrd
+ * fit in RAM.  (boot_load() checks the exact placement later.)
+ */
+static int precheck_images(const struct vm_config *cfg)
+{
+	void *k = NULL;
+	size_t ksize = 0;
+	struct stat st;
+	int r = read_file(cfg->kernel_path, &k, &ksize);
+
+	if (r < 0) {
+		fprintf(stderr, "capvm run: cannot read kernel %s: %s\n", cfg->kernel_path, strerror(-r));
+		return -1;
+	}
+	long max = boot_cmdline_max(k, ksize);
+	free(k);
+	if (max < 0) {
+		fprintf(stderr, "capvm run: %s is not a bzImage or an x86_64 ELF vmlinux\n",
+			cfg->kernel_path);
+		return -1;
+	}
+	size_t len = cfg->cmdline ? strlen(cfg->cmdline) : 0;
+	if (len > (size_t)max) {
+		fprintf(stderr, "capvm run: --cmdline is %zu bytes; this kernel accepts at most %ld\n",
+			len, max);
+		return -1;
+	}
+	if (cfg->initrd_path) {
+		if (stat(cfg->initrd_path, &st) < 0 || !S_ISREG(st.st_mode)) {
+			fprintf(stderr, "capvm run: cannot read initrd %s: %s\n", cfg->initrd_path,
+				S_ISDIR(st.st_mode) ? "is a directory" : strerror(errno));
+			return -1;
+		}
+		if ((uint64_t)st.st_size + ksize + 8 * MiB > boot_low_ram_end(cfg->mem_size)) {
+			fprintf(stderr, "capvm run: initrd %s (%llu MiB) does not fit in %llu MiB of "
+				"guest RAM with the kernel; raise --mem\n", cfg->initrd_path,
+				(unsigned long long)st.st_size / MiB,
+				(unsigned long long)cfg->mem_size / MiB);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 enum {
 	OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_MEM, OPT_CPUS, OPT_HUGEPAGES, OPT_CONSOLE,
 	OPT_NAME, OPT_REBOOT, OPT_LOG, OPT_AFFINITY, OPT_PRIORITY, OPT_DATAPORT, OPT_MEM_SHARED,
@@ -276,6 +322,9 @@ int cmd_run(int argc, char **argv)
 		fprintf(stderr, "capvm run: cannot read initrd %s: %s\n", cfg.initrd_path, strerror(errno));
 		return VM_EXIT_ERROR;
 	}
+
+	if (precheck_images(&cfg) < 0)
+		return VM_EXIT_ERROR;
 
 	cfg.console = chardev_open(console_spec, err, sizeof(err));
 	if (!cfg.console) {
