@@ -149,14 +149,14 @@ static int make_base(struct cg_root *root, const char *mnt, const char *mroot, c
 
 int cg_setup(struct cg_root *root, const char *system, char *why, size_t why_len)
 {
-	char mnt[1024], mroot[1024], own[1024], path[CG_PATH_MAX + 64];
+	char mnt[1024], mroot[1024], own[1024], path[2 * 1024 + 64];
 	int r;
 
 	memset(root, 0, sizeof(*root));
 	/* v2: the unified hierarchy must offer the memory controller */
 	if (find_mount("cgroup2", NULL, mnt, sizeof(mnt), mroot, sizeof(mroot)) &&
 	    own_path("", own, sizeof(own))) {
-		char parent[CG_PATH_MAX];
+		char parent[2 * 1024 + 8];
 		snprintf(parent, sizeof(parent), "%s%s", mnt, own);
 		snprintf(path, sizeof(path), "%s/cgroup.controllers", parent);
 		if (file_has_word(path, "memory")) {
