@@ -28,10 +28,28 @@ struct acpi_config {
 };
 
 /*
+ * What the VMM must decode (details in docs/acpi.md):
+ *  - PORT_ACPI_SLEEP_CTL, 8-bit write: bit 5 is SLP_EN, bits 4:2 SLP_TYP.
+ *    A write with SLP_EN set and SLP_TYP == ACPI_S5_SLP_TYP means power
+ *    off: Linux writes (ACPI_S5_SLP_TYP << 2) | 0x20 = 0x34.  Ignore other
+ *    values (there are no other sleep states).
+ *  - PORT_ACPI_SLEEP_STS, 8-bit: Linux writes 0x80 (clear WAK_STS) just
+ *    before powering off; reads should return 0.
+ *  - PORT_ACPI_RESET, 8-bit write of ACPI_RESET_VALUE means reset.
+ *  - IRQ_GED pulsed (edge) = power button pressed (system_powerdown).
+ *  - PORT_PVPANIC: reads return the supported events (bit 0 PANICKED,
+ *    bit 1 CRASH_LOADED); a write of bit 0 means the guest panicked.
+ */
+
+/*
  * Build all tables into buf, which the guest will see at guest-physical
  * address buf_gpa.  Returns the number of bytes used and sets *rsdp_gpa,
  * or returns 0 if buf_size is too small or cfg is invalid.
  */
+/* Tables are placed 16-byte aligned; the RSDP comes first.  The whole
+ * range must lie below 4 GiB.  cfg is checked: 1..255 CPUs, up to
+ * ACPI_MAX_MMIO_DEVS devices, each window non-empty and below 4 GiB, no
+ * overlaps, distinct GSIs < 24 other than 0, 2, IRQ_COM1 and IRQ_GED. */
 size_t acpi_build(const struct acpi_config *cfg, void *buf, uint64_t buf_gpa,
 		  size_t buf_size, uint64_t *rsdp_gpa);
 
