@@ -43,6 +43,7 @@ static void run_usage(FILE *f)
 "                       map a shared memory object into the guest (repeatable)\n"
 "  --mem-shared         keep guest RAM in a memfd (needed by shared-memory backends)\n"
 "  -q, --quiet          log only warnings and errors\n"
+"  -v, --verbose        also log debug details (exit counts per port, ...)\n"
 "\n"
 "Exit status: 0 guest powered off (or stopped by SIGTERM/SIGINT), 1 error\n"
 "(bad input, no usable KVM), 2 usage error, 3 guest rebooted, 4 guest\n"
@@ -216,6 +217,7 @@ static const struct option run_options[] = {
 	{ "dataport", required_argument, NULL, OPT_DATAPORT },
 	{ "mem-shared", no_argument, NULL, OPT_MEM_SHARED },
 	{ "quiet", no_argument, NULL, 'q' },
+	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -240,7 +242,7 @@ int cmd_run(int argc, char **argv)
 	int opt;
 
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "qh", run_options, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "qvh", run_options, NULL)) != -1) {
 		switch (opt) {
 		case OPT_KERNEL: cfg.kernel_path = optarg; break;
 		case OPT_INITRD: cfg.initrd_path = optarg; break;
@@ -299,6 +301,7 @@ int cmd_run(int argc, char **argv)
 			break;
 		case OPT_MEM_SHARED: cfg.mem_shared = true; break;
 		case 'q': log_set_level(LOG_WARN); break;
+		case 'v': log_set_level(LOG_DEBUG); break;
 		case 'h': run_usage(stdout); return 0;
 		default: return usage_error("bad option", NULL);
 		}

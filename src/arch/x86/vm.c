@@ -86,6 +86,7 @@ struct vm {
 	int nr_parked;
 
 	_Atomic uint64_t exits, io_exits, mmio_exits, other_exits;
+	_Atomic uint32_t port_exits[0x10000]; /* per-port count, logged at debug level */
 };
 
 static const uint32_t virtio_gsis[] = { 16, 17, 18, 19, 20, 21, 22, 23, 5, 6, 7, 10, 11, 12, 13, 14 };
@@ -622,6 +623,7 @@ static void *vcpu_thread(void *arg)
 		switch (run->exit_reason) {
 		case KVM_EXIT_IO: {
 			vm->io_exits++;
+			vm->port_exits[run->io.port]++;
 			uint8_t *p = (uint8_t *)run + run->io.data_offset;
 			for (uint32_t i = 0; i < run->io.count; i++, p += run->io.size)
 				vm_handle_io(v, run->io.port, p, run->io.size,
@@ -810,6 +812,9 @@ int vm_boot_and_run(struct vm *vm, char *err, size_t errlen)
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	log_info("vm", "%llu exits (%llu port I/O, %llu MMIO)", (unsigned long long)vm->exits,
 		 (unsigned long long)vm->io_exits, (unsigned long long)vm->mmio_exits);
+	for (unsigned port = 0; port < 0x10000; port++)
+		if (vm->port_exits[port] > 100)
+			log_debug("vm", "port 0x%x: %u exits", port, vm->port_exits[port]);
 	return vm->exit_status;
 }
 
