@@ -94,6 +94,16 @@ static bool file_exists(const char *p)
  * description file's directory, then relative to build/guest/ (where the
  * image scripts put them).  The first that exists wins.
  */
+static char *absolute(char *p)
+{
+	char *r = realpath(p, NULL);
+
+	if (!r)
+		return p;
+	free(p);
+	return r;
+}
+
 static char *resolve_input(const struct validator *v, const struct sd_loc *loc, const char *path)
 {
 	char *a, *b;
@@ -102,11 +112,11 @@ static char *resolve_input(const struct validator *v, const struct sd_loc *loc, 
 		return xstrdup(path);
 	a = xasprintf("%s/%s", dir_of(v, loc->file), path);
 	if (file_exists(a))
-		return a;
+		return absolute(a);
 	b = xasprintf("build/guest/%s", path);
 	if (file_exists(b)) {
 		free(a);
-		return b;
+		return absolute(b);
 	}
 	free(b);
 	return a;

@@ -1,0 +1,749 @@
+/*
+ * The supervisor (see supervisor.h and docs/supervisor.md).
+ *
+ * One process, one thread, one poll loop over: a signalfd (SIGCHLD, SIGTERM,
+ * SIGINT, SIGHUP), the control socket, and timers (pending restarts, the
+ * stop deadline).  It never maps guest memory: dataports are memfds that it
+ * creates, sizes and seals, and passes by fd inheritance to the two VM
+ * processes named on the connection (every other fd is close-on-exec).
+ *
+ * Between fork and exec the child, in this order: asks for SIGKILL when the
+ * supervisor dies (PR_SET_PDEATHSIG), unblocks signals, joins its memory
+ * cgroup, pins itself to its CPUs and takes its scheduling class; the VMM's
+ * vCPU threads inherit all of that.
+ */
+#include "system/supervisor.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "system/cgroup.h"
+#include "system/sched.h"
+
+#define COMP "supervisor"
+#define MAX_CLIENTS 8
+#define REQUEST_MAX 64
+
+enum vm_state { ST_RUNNING, ST_RESTARTING, ST_STOPPING, ST_STOPPED, ST_EXITED, ST_FAILED };
+
+static const char *const state_names[] = {
+	"running", "restarting", "stopping", "stopped", "exited", "failed",
+};
+
+struct vm_proc {
+	const struct sd_vm *vm;
+	enum vm_state state;
+	pid_t pid;
+	uint64_t started_ns;
+	uint64_t restart_at_ns;
+	int restarts;
+	uint64_t *starts;        /* start times within restart_interval (ring) */
+	int n_starts;
+	char last_exit[64];
+	bool last_ok;
+	char cgroup[CG_PATH_MAX + 128];
+};
+
+struct sup {
+	const struct sd_system *sys;
+	const struct sup_options *opt;
+	const char *vmm;
+	struct vm_proc *procs;
+	int *dp_fds;
+	struct cg_root cg;
+	int sfd, lfd;
+	char control[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	bool stopping;
+	uint64_t stop_deadline_ns;
+	bool killed_all;
+	int down_clients[MAX_CLIENTS];
+	int n_down_clients;
+};
+
+/* ---- logging with the VM's name in the VM field ---- */
+
+static void vlog(enum log_level lvl, const struct vm_proc *p, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void vlog(enum log_level lvl, const struct vm_proc *p, const char *fmt, ...)
+{
+	va_list ap;
+
+	log_set_vm(p ? p->vm->name : "-");
+	va_start(ap, fmt);
+	log_vmsg(lvl, COMP, fmt, ap);
+	va_end(ap);
+	log_set_vm("-");
+}
+
+/* ---- the command line of a VM process ---- */
+
+struct argv_buf {
+	char **v;
+	size_t n, cap;
+};
+
+static void arg_add(struct argv_buf *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void arg_add(struct argv_buf *a, const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+
+	if (a->n + 2 > a->cap) {
+		size_t cap = a->cap ? a->cap * 2 : 32;
+		char **v = realloc(a->v, cap * sizeof(*v));
+		if (!v)
+			abort();
+		a->v = v;
+		a->cap = cap;
+	}
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		abort();
+	va_end(ap);
+	a->v[a->n++] = s;
+	a->v[a->n] = NULL;
+}
+
+char **sup_build_argv(const struct sd_system *sys, size_t i, const int *dp_fds)
+{
+	const struct sd_vm *vm = &sys->vms[i];
+	struct argv_buf a = { 0 };
+
+	arg_add(&a, "capvm");
+	arg_add(&a, "run");
+	arg_add(&a, "--name"); arg_add(&a, "%s", vm->name);
+	arg_add(&a, "--kernel"); arg_add(&a, "%s", vm->kernel ? vm->kernel : "");
+	if (vm->initrd) {
+		arg_add(&a, "--initrd"); arg_add(&a, "%s", vm->initrd);
+	}
+	arg_add(&a, "--cmdline"); arg_add(&a, "%s", vm->cmdline);
+	arg_add(&a, "--mem"); arg_add(&a, "%" PRIu64 "M", vm->ram >> 20);
+	arg_add(&a, "--cpus"); arg_add(&a, "%d", vm->cpus);
+	if (vm->large_pages)
+		arg_add(&a, "--hugepages");
+	arg_add(&a, "--console"); arg_add(&a, "%s", vm->console);
+	if (vm->console_log) {
+		arg_add(&a, "--console-log"); arg_add(&a, "%s", vm->console_log);
+	}
+	if (vm->monitor) {
+		arg_add(&a, "--monitor"); arg_add(&a, "%s", vm->monitor);
+	}
+	if (vm->log) {
+		arg_add(&a, "--log"); arg_add(&a, "%s", vm->log);
+	}
+	for (int d = 0; d < vm->n_devs; d++) {
+		arg_add(&a, vm->devs[d].kind == SD_DEV_DISK ? "--disk" : "--net");
+		arg_add(&a, "%s,irq=%d", vm->devs[d].spec, vm->devs[d].irq);
+	}
+	for (int d = 0; d < vm->n_dps; d++) {
+		const struct sd_dataport *dp = vm->dps[d].dp;
+		size_t idx = (size_t)(dp - sys->dps);
+		arg_add(&a, "--dataport");
+		if (dp_fds && dp_fds[idx] >= 0)
+			arg_add(&a, "name=%s,gpa=0x%" PRIx64 ",size=0x%" PRIx64 ",fd=%d", dp->name,
+				vm->dps[d].gpa, dp->size, dp_fds[idx]);
+		else
+			arg_add(&a, "name=%s,gpa=0x%" PRIx64 ",size=0x%" PRIx64 ",fd=N", dp->name,
+				vm->dps[d].gpa, dp->size);
+	}
+	if (vm->n_affinity) {
+		char list[SD_MAX_CPUS * 5] = "";
+		size_t len = 0;
+		for (int c = 0; c < vm->n_affinity && len + 8 < sizeof(list); c++)
+			len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%d", c ? "," : "",
+						vm->affinity[c]);
+		arg_add(&a, "--affinity"); arg_add(&a, "%s", list);
+	}
+	if (vm->priority >= 0) {
+		arg_add(&a, "--priority"); arg_add(&a, "%d", vm->priority);
+		if (vm->realtime)
+			arg_add(&a, "--realtime");
+	}
+	return a.v;
+}
+
+void sup_free_argv(char **argv)
+{
+	if (!argv)
+		return;
+	for (char **p = argv; *p; p++)
+		free(*p);
+	free(argv);
+}
+
+char *sup_default_control(const char *system_name)
+{
+	char *s;
+
+	if (asprintf(&s, "%s/%s.sock", SUP_CONTROL_DIR, system_name) < 0)
+		abort();
+	return s;
+}
+
+/* ---- starting and stopping VM processes ---- */
+
+static void describe_status(int status, char *buf, size_t len, bool *ok)
+{
+	if (WIFEXITED(status)) {
+		snprintf(buf, len, "exited with status %d", WEXITSTATUS(status));
+		*ok = WEXITSTATUS(status) == 0;
+	} else if (WIFSIGNALED(status)) {
+		snprintf(buf, len, "killed by signal %d (%s)", WTERMSIG(status),
+			 strsignal(WTERMSIG(status)));
+		*ok = false;
+	} else {
+		snprintf(buf, len, "status 0x%x", status);
+		*ok = false;
+	}
+}
+
+static void start_vm(struct sup *s, struct vm_proc *p)
+{
+	const struct sd_vm *vm = p->vm;
+	size_t idx = (size_t)(vm - s->sys->vms);
+	char **argv = sup_build_argv(s->sys, idx, s->dp_fds);
+	struct sd_sched sc;
+	pid_t parent = getpid(), pid;
+	uint64_t now = now_ns();
+
+	sd_sched_for(vm->priority, vm->realtime, &sc);
+	pid = fork();
+	if (pid < 0) {
+		vlog(LOG_ERROR, p, "fork failed: %s", strerror(errno));
+		p->state = ST_FAILED;
+		snprintf(p->last_exit, sizeof(p->last_exit), "fork failed");
+		sup_free_argv(argv);
+		return;
+	}
+	if (pid == 0) {
+		sigset_t none;
+		int r;
+
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(126); /* the supervisor died before we got here */
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		signal(SIGPIPE, SIG_DFL);
+		/* Keep Ctrl-C for the supervisor (which stops VMs in order), except
+		 * for a VM whose console is the terminal. */
+		if (strcmp(vm->console, "stdio"))
+			setpgid(0, 0);
+		if (p->cgroup[0] && (r = cg_join(p->cgroup, getpid())) < 0)
+			log_warn(COMP, "%s: cannot join memory cgroup %s: %s", vm->name, p->cgroup,
+				 strerror(-r));
+		if ((r = sd_affinity_apply(0, vm->affinity, vm->n_affinity)) < 0)
+			log_warn(COMP, "%s: cannot pin to CPUs: %s", vm->name, strerror(-r));
+		if ((r = sd_sched_apply(0, &sc)) < 0)
+			log_warn(COMP, "%s: cannot set scheduling (policy %d, nice %d): %s",
+				 vm->name, sc.policy, sc.nice, strerror(-r));
+		/* only this VM's dataports cross exec */
+		for (int d = 0; d < vm->n_dps; d++) {
+			int fd = s->dp_fds[vm->dps[d].dp - s->sys->dps];
+			fcntl(fd, F_SETFD, 0);
+		}
+		execv(s->vmm, argv);
+		log_error(COMP, "%s: cannot exec %s: %s", vm->name, s->vmm, strerror(errno));
+		_exit(127);
+	}
+	sup_free_argv(argv);
+	p->pid = pid;
+	p->state = ST_RUNNING;
+	p->started_ns = now;
+	if (p->starts && vm->restart_burst > 0)
+		p->starts[p->n_starts++ % vm->restart_burst] = now;
+	vlog(LOG_INFO, p, "started %s, pid %d%s", sd_kind_name(vm->kind), (int)pid,
+	     p->restarts ? "" : " (first start)");
+}
+
+/* Starts within the last restart_interval, for the burst limit. */
+static int recent_starts(const struct vm_proc *p, uint64_t now)
+{
+	int n = 0, len = p->n_starts < p->vm->restart_burst ? p->n_starts : p->vm->restart_burst;
+
+	for (int i = 0; i < len; i++)
+		if (now - p->starts[i] < p->vm->restart_interval_ms * 1000000ULL)
+			n++;
+	return n;
+}
+
+static void vm_exited(struct sup *s, struct vm_proc *p, int status)
+{
+	const struct sd_vm *vm = p->vm;
+	uint64_t now = now_ns();
+	bool restart;
+
+	describe_status(status, p->last_exit, sizeof(p->last_exit), &p->last_ok);
+	p->pid = 0;
+	if (s->stopping || p->state == ST_STOPPING) {
+		p->state = ST_STOPPED;
+		vlog(LOG_INFO, p, "stopped: %s", p->last_exit);
+		return;
+	}
+	restart = vm->restart == SD_RESTART_ALWAYS ||
+		  (vm->restart == SD_RESTART_ON_FAILURE && !p->last_ok);
+	if (!restart) {
+		p->state = p->last_ok ? ST_EXITED : ST_FAILED;
+		vlog(p->last_ok ? LOG_INFO : LOG_WARN, p, "%s; restart policy %s: not restarting",
+		     p->last_exit, sd_restart_name(vm->restart));
+		return;
+	}
+	if (vm->restart_burst > 0 && recent_starts(p, now) >= vm->restart_burst) {
+		p->state = ST_FAILED;
+		vlog(LOG_ERROR, p, "%s; started %d times within %" PRIu64 "ms (restart_burst): "
+		     "giving up", p->last_exit, vm->restart_burst, vm->restart_interval_ms);
+		return;
+	}
+	p->state = ST_RESTARTING;
+	p->restart_at_ns = now + vm->restart_delay_ms * 1000000ULL;
+	p->restarts++;
+	vlog(LOG_WARN, p, "%s; restarting in %" PRIu64 "ms (restart %d, policy %s)", p->last_exit,
+	     vm->restart_delay_ms, p->restarts, sd_restart_name(vm->restart));
+}
+
+static void reap(struct sup *s)
+{
+	for (;;) {
+		int status;
+		pid_t pid = waitpid(-1, &status, WNOHANG);
+		if (pid <= 0)
+			return;
+		for (size_t i = 0; i < s->sys->n_vms; i++)
+			if (s->procs[i].pid == pid)
+				vm_exited(s, &s->procs[i], status);
+	}
+}
+
+/* system down: SIGTERM to every VM, latest-started first; the VMM turns it
+ * into an orderly stop.  Pending restarts are cancelled. */
+static void begin_stop(struct sup *s, const char *why)
+{
+	if (s->stopping)
+		return;
+	s->stopping = true;
+	s->stop_deadline_ns = now_ns() + (uint64_t)s->opt->stop_timeout_ms * 1000000ULL;
+	log_info(COMP, "stopping all VMs (%s); SIGKILL after %ums", why, s->opt->stop_timeout_ms);
+	for (size_t k = s->sys->n_vms; k-- > 0;) {
+		struct vm_proc *p = &s->procs[k];
+		if (p->state == ST_RUNNING) {
+			p->state = ST_STOPPING;
+			kill(p->pid, SIGTERM);
+		} else if (p->state == ST_RESTARTING) {
+			p->state = ST_STOPPED;
+		}
+	}
+}
+
+static void kill_all(struct sup *s)
+{
+	for (size_t k = 0; k < s->sys->n_vms; k++) {
+		struct vm_proc *p = &s->procs[k];
+		if (p->pid > 0) {
+			vlog(LOG_WARN, p, "still running after %ums: SIGKILL", s->opt->stop_timeout_ms);
+			kill(p->pid, SIGKILL);
+		}
+	}
+	s->killed_all = true;
+}
+
+/* ---- control socket ---- */
+
+static void format_uptime(uint64_t ns, char *buf, size_t len)
+{
+	uint64_t sec = ns / 1000000000ULL;
+	snprintf(buf, len, "%" PRIu64 ":%02" PRIu64 ":%02" PRIu64, sec / 3600, sec / 60 % 60,
+		 sec % 60);
+}
+
+static void write_status(struct sup *s, int fd, bool json)
+{
+	char line[512];
+	uint64_t now = now_ns();
+
+	if (!json) {
+		snprintf(line, sizeof(line), "%-16s %-12s %-10s %-8s %-10s %-8s %s\n", "NAME", "KIND",
+			 "STATE", "PID", "UPTIME", "RESTARTS", "LAST EXIT");
+		write_all(fd, line, strlen(line));
+	} else {
+		write_all(fd, "[", 1);
+	}
+	for (size_t i = 0; i < s->sys->n_vms; i++) {
+		const struct vm_proc *p = &s->procs[i];
+		char up[32] = "-";
+		int n;
+		if (p->pid > 0)
+			format_uptime(now - p->started_ns, up, sizeof(up));
+		if (json)
+			n = snprintf(line, sizeof(line),
+				     "%s{\"name\":\"%s\",\"kind\":\"%s\",\"state\":\"%s\",\"pid\":%d,"
+				     "\"uptime_ms\":%" PRIu64 ",\"restarts\":%d,\"last_exit\":\"%s\"}",
+				     i ? "," : "", p->vm->name, sd_kind_name(p->vm->kind),
+				     state_names[p->state], (int)p->pid,
+				     p->pid > 0 ? (now - p->started_ns) / 1000000 : 0, p->restarts,
+				     p->last_exit);
+		else
+			n = snprintf(line, sizeof(line), "%-16s %-12s %-10s %-8d %-10s %-8d %s\n",
+				     p->vm->name, sd_kind_name(p->vm->kind), state_names[p->state],
+				     (int)p->pid, up, p->restarts,
+				     p->last_exit[0] ? p->last_exit : "-");
+		if (n > 0)
+			write_all(fd, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+	}
+	if (json)
+		write_all(fd, "]\n", 2);
+}
+
+static void handle_client(struct sup *s)
+{
+	char req[REQUEST_MAX + 1];
+	size_t len = 0;
+	int fd = accept4(s->lfd, NULL, NULL, SOCK_CLOEXEC);
+	struct pollfd pfd;
+
+	if (fd < 0)
+		return;
+	/* one short request line; give the client a second to send it */
+	pfd.fd = fd;
+	pfd.events = POLLIN;
+	while (len < REQUEST_MAX && poll(&pfd, 1, 1000) == 1) {
+		ssize_t n = read(fd, req + len, REQUEST_MAX - len);
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		if (memchr(req, '\n', len))
+			break;
+	}
+	req[len] = 0;
+	req[strcspn(req, "\r\n")] = 0;
+	if (!strcmp(req, "status")) {
+		write_status(s, fd, false);
+	} else if (!strcmp(req, "status json")) {
+		write_status(s, fd, true);
+	} else if (!strcmp(req, "down")) {
+		if (s->n_down_clients < MAX_CLIENTS) {
+			write_all(fd, "stopping\n", 9);
+			s->down_clients[s->n_down_clients++] = fd;
+			begin_stop(s, "system down");
+			return; /* answered when everything has stopped */
+		}
+		write_all(fd, "error: busy\n", 12);
+	} else {
+		const char *msg = "error: unknown request (status, status json, down)\n";
+		write_all(fd, msg, strlen(msg));
+	}
+	close(fd);
+}
+
+static int listen_control(struct sup *s)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd;
+
+	if (strlen(s->control) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	memcpy(sa.sun_path, s->control, strlen(s->control) + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	/* a socket file left by a supervisor that died: take it over; a live
+	 * one: refuse */
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+		close(fd);
+		return -EADDRINUSE;
+	}
+	unlink(s->control);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(s->control, 0600) < 0 ||
+	    listen(fd, 8) < 0) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	s->lfd = fd;
+	return 0;
+}
+
+/* ---- set-up and the loop ---- */
+
+static int make_dataports(struct sup *s)
+{
+	for (size_t d = 0; d < s->sys->n_dps; d++) {
+		const struct sd_dataport *dp = &s->sys->dps[d];
+		int fd = memfd_create(dp->name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+		if (fd < 0 || ftruncate(fd, (off_t)dp->size) < 0 ||
+		    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
+			log_error(COMP, "dataport %s: cannot create shared memory: %s", dp->name,
+				  strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			return -1;
+		}
+		s->dp_fds[d] = fd;
+		log_info(COMP, "dataport %s: %" PRIu64 " KiB shared memory (memfd %d) for %s and %s",
+			 dp->name, dp->size >> 10, fd, s->sys->vms[dp->vm[0]].name,
+			 s->sys->vms[dp->vm[1]].name);
+	}
+	return 0;
+}
+
+static void make_cgroups(struct sup *s)
+{
+	char why[512];
+
+	if (cg_setup(&s->cg, s->sys->name, why, sizeof(why)) < 0) {
+		log_warn(COMP, "memory budgets are NOT enforced: %s", why);
+		return;
+	}
+	for (size_t i = 0; i < s->sys->n_vms; i++) {
+		struct vm_proc *p = &s->procs[i];
+		int r = cg_create_vm(&s->cg, p->vm->name, p->vm->budget, p->cgroup,
+				     sizeof(p->cgroup));
+		if (r < 0) {
+			vlog(LOG_WARN, p, "memory budget NOT enforced: cannot create cgroup: %s",
+			     strerror(-r));
+			p->cgroup[0] = 0;
+		} else {
+			vlog(LOG_INFO, p, "memory budget %" PRIu64 " MiB in cgroup v%d %s",
+			     p->vm->budget >> 20, s->cg.version, p->cgroup);
+		}
+	}
+}
+
+static bool all_done(const struct sup *s)
+{
+	for (size_t i = 0; i < s->sys->n_vms; i++)
+		if (s->procs[i].pid > 0 || s->procs[i].state == ST_RESTARTING)
+			return false;
+	return true;
+}
+
+static int poll_timeout(const struct sup *s)
+{
+	uint64_t now = now_ns(), next = UINT64_MAX;
+
+	for (size_t i = 0; i < s->sys->n_vms; i++)
+		if (s->procs[i].state == ST_RESTARTING && s->procs[i].restart_at_ns < next)
+			next = s->procs[i].restart_at_ns;
+	if (s->stopping && !s->killed_all && s->stop_deadline_ns < next)
+		next = s->stop_deadline_ns;
+	if (next == UINT64_MAX)
+		return -1;
+	if (next <= now)
+		return 0;
+	return (int)((next - now) / 1000000ULL + 1);
+}
+
+static void handle_signals(struct sup *s)
+{
+	struct signalfd_siginfo si;
+
+	while (read(s->sfd, &si, sizeof(si)) == sizeof(si)) {
+		switch (si.ssi_signo) {
+		case SIGCHLD:
+			reap(s);
+			break;
+		case SIGHUP:
+			log_reopen();
+			log_info(COMP, "SIGHUP: log file reopened");
+			break;
+		case SIGTERM:
+		case SIGINT:
+			if (s->stopping && !s->killed_all) {
+				log_warn(COMP, "second %s: killing VMs now", strsignal((int)si.ssi_signo));
+				kill_all(s);
+			}
+			begin_stop(s, strsignal((int)si.ssi_signo));
+			break;
+		}
+	}
+}
+
+int supervisor_run(const struct sd_system *sys, const struct sup_options *opt)
+{
+	struct sup sv, *s = &sv;
+	sigset_t mask;
+	int rc = 0, r;
+	char *ctl = NULL;
+
+	memset(s, 0, sizeof(*s));
+	s->sys = sys;
+	s->opt = opt;
+	s->lfd = -1;
+	s->vmm = opt->vmm_path ? opt->vmm_path
+	       : getenv(SUP_VMM_ENV) && *getenv(SUP_VMM_ENV) ? getenv(SUP_VMM_ENV)
+	       : "/proc/self/exe";
+	if (opt->log_path && (r = log_set_file(opt->log_path)) < 0) {
+		log_error(COMP, "cannot open log file %s: %s", opt->log_path, strerror(-r));
+		return 1;
+	}
+	for (size_t i = 0; i < sys->n_vms; i++) {
+		if (sys->vms[i].kind != SD_KIND_VM) {
+			log_error(COMP, "%s: starting %s components is not implemented yet",
+				  sys->vms[i].name, sd_kind_name(sys->vms[i].kind));
+			return 1;
+		}
+	}
+	if (!opt->control_path) {
+		mkdir(SUP_CONTROL_DIR, 0700);
+		ctl = sup_default_control(sys->name);
+	}
+	snprintf(s->control, sizeof(s->control), "%s", opt->control_path ? opt->control_path : ctl);
+	free(ctl);
+
+	s->procs = calloc(sys->n_vms, sizeof(*s->procs));
+	s->dp_fds = calloc(sys->n_dps + 1, sizeof(int));
+	if (!s->procs || !s->dp_fds)
+		abort();
+	for (size_t d = 0; d < sys->n_dps; d++)
+		s->dp_fds[d] = -1;
+	for (size_t i = 0; i < sys->n_vms; i++) {
+		s->procs[i].vm = &sys->vms[i];
+		s->procs[i].state = ST_STOPPED;
+		if (sys->vms[i].restart_burst > 0) {
+			s->procs[i].starts = calloc((size_t)sys->vms[i].restart_burst, sizeof(uint64_t));
+			if (!s->procs[i].starts)
+				abort();
+		}
+	}
+
+	/* signals arrive through the signalfd only */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGCHLD);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	s->sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (s->sfd < 0) {
+		log_error(COMP, "signalfd: %s", strerror(errno));
+		rc = 1;
+		goto out;
+	}
+	r = listen_control(s);
+	if (r < 0) {
+		log_error(COMP, "control socket %s: %s", s->control,
+			  r == -EADDRINUSE ? "another supervisor is running there" : strerror(-r));
+		rc = 1;
+		goto out;
+	}
+	if (make_dataports(s) < 0) {
+		rc = 1;
+		goto out;
+	}
+	make_cgroups(s);
+	log_info(COMP, "system %s: %zu VM%s, control socket %s, VMM %s", sys->name, sys->n_vms,
+		 sys->n_vms == 1 ? "" : "s", s->control, s->vmm);
+
+	/* declaration order (device domains, once they exist, come first) */
+	for (size_t i = 0; i < sys->n_vms && !s->stopping; i++) {
+		start_vm(s, &s->procs[i]);
+		handle_signals(s);
+	}
+
+	while (!all_done(s) || s->stopping) {
+		struct pollfd pfd[2] = { { s->sfd, POLLIN, 0 }, { s->lfd, POLLIN, 0 } };
+		uint64_t now;
+
+		if (s->stopping && all_done(s))
+			break;
+		r = poll(pfd, 2, poll_timeout(s));
+		if (r < 0 && errno != EINTR) {
+			log_error(COMP, "poll: %s", strerror(errno));
+			break;
+		}
+		if (pfd[0].revents)
+			handle_signals(s);
+		if (pfd[1].revents)
+			handle_client(s);
+		now = now_ns();
+		for (size_t i = 0; i < sys->n_vms; i++) {
+			struct vm_proc *p = &s->procs[i];
+			if (p->state == ST_RESTARTING && p->restart_at_ns <= now && !s->stopping)
+				start_vm(s, p);
+		}
+		if (s->stopping && !s->killed_all && now >= s->stop_deadline_ns)
+			kill_all(s);
+	}
+
+	for (size_t i = 0; i < sys->n_vms; i++)
+		if (!s->procs[i].last_ok && s->procs[i].state != ST_STOPPED)
+			rc = 1;
+	log_info(COMP, "all VMs have stopped");
+out:
+	/* make sure no VM outlives us (only reached on errors with VMs up) */
+	for (size_t i = 0; i < sys->n_vms; i++) {
+		if (s->procs[i].pid > 0) {
+			kill(s->procs[i].pid, SIGKILL);
+			waitpid(s->procs[i].pid, NULL, 0);
+		}
+		cg_remove(s->procs[i].cgroup);
+		free(s->procs[i].starts);
+	}
+	cg_teardown(&s->cg);
+	for (int c = 0; c < s->n_down_clients; c++) {
+		write_status(s, s->down_clients[c], false);
+		close(s->down_clients[c]);
+	}
+	if (s->lfd >= 0) {
+		close(s->lfd);
+		unlink(s->control);
+	}
+	for (size_t d = 0; d < sys->n_dps; d++)
+		if (s->dp_fds[d] >= 0)
+			close(s->dp_fds[d]);
+	if (s->sfd >= 0)
+		close(s->sfd);
+	sigprocmask(SIG_UNBLOCK, &mask, NULL);
+	free(s->procs);
+	free(s->dp_fds);
+	return rc;
+}
+
+/* ---- client side ---- */
+
+int sup_request(const char *control_path, const char *request, FILE *out)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char buf[4096];
+	int fd;
+	ssize_t n;
+
+	if (strlen(control_path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	memcpy(sa.sun_path, control_path, strlen(control_path) + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	snprintf(buf, sizeof(buf), "%s\n", request);
+	if (write_all(fd, buf, strlen(buf)) < 0) {
+		close(fd);
+		return -EIO;
+	}
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		fwrite(buf, 1, (size_t)n, out);
+	fflush(out);
+	close(fd);
+	return 0;
+}
