@@ -514,14 +514,14 @@ TEST(aml_resource_template)
 
 /* --------------------------------- iasl ---------------------------------- */
 
-static char *find_iasl(void)
+static char *find_tool(const char *tool)
 {
 	const char *path = getenv("PATH");
 	char *copy = strdup(path ? path : "/usr/bin:/bin");
 	char *res = NULL, *save = NULL;
 	for (char *dir = strtok_r(copy, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
 		char *cand;
-		if (asprintf(&cand, "%s/iasl", dir) < 0)
+		if (asprintf(&cand, "%s/%s", dir, tool) < 0)
 			break;
 		if (access(cand, X_OK) == 0) {
 			res = cand;
@@ -697,7 +697,7 @@ out:
 
 TEST(iasl_decompile)
 {
-	char *iasl = find_iasl();
+	char *iasl = find_tool("iasl");
 	if (!iasl)
 		SKIP("iasl not installed (Debian package acpica-tools)");
 	char dir[] = "/tmp/capvm-acpi-XXXXXX";
@@ -779,6 +779,83 @@ TEST(iasl_decompile)
 	free(iasl);
 }
 
+static int count_str(const char *hay, const char *needle)
+{
+	int n = 0;
+	for (const char *p = hay; (p = strstr(p, needle)); p++)
+		n++;
+	return n;
+}
+
+/*
+ * Load the tables into ACPICA's interpreter (acpiexec, the code Linux
+ * runs) and evaluate what the guest will: \_S5, the GED's _EVT for its own
+ * and another GSI (only its own must notify the power button), and a
+ * virtio device's _CRS through ACPICA's resource manager.
+ */
+TEST(acpiexec_namespace)
+{
+	char *acpiexec = find_tool("acpiexec");
+	if (!acpiexec)
+		SKIP("acpiexec not installed (Debian package acpica-tools)");
+	char dir[] = "/tmp/capvm-acpi-XXXXXX";
+	if (!mkdtemp(dir)) {
+		free(acpiexec);
+		CHECK(!"mkdtemp failed");
+		return;
+	}
+	struct acpi_config c = make_config(2, 4);
+	CHECK(build(&c) == 0);
+	const struct { const char *name; const uint8_t *t; } blobs[] = {
+		{ "dsdt", dsdt() }, { "facp", find_table("FACP") }, { "apic", find_table("APIC") },
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(blobs); i++) {
+		char *path;
+		CHECK(blobs[i].t != NULL);
+		if (!blobs[i].t || asprintf(&path, "%s/%s.dat", dir, blobs[i].name) < 0)
+			goto out;
+		CHECK(write_blob(path, blobs[i].t, le32(blobs[i].t + 4)) == 0);
+		free(path);
+	}
+	char *cmd;
+	bool ok;
+	if (asprintf(&cmd, "'%s' -b 'evaluate \\_SB.GED._EVT 5; evaluate \\_SB.GED._EVT %d; "
+		     "evaluate \\_S5; evaluate \\_SB.PEVT._STA; resources \\_SB.VR03' "
+		     "dsdt.dat facp.dat apic.dat", acpiexec, IRQ_GED) < 0)
+		goto out;
+	char *o = run(dir, cmd, "acpiexec.log", &ok);
+	free(cmd);
+	CHECK(ok && o);
+	if (o) {
+		CHECK(strstr(o, "Table [DSDT: CAPVMTBL]") != NULL);
+		CHECK_EQ(count_str(o, "Received a Device Notify on [PWRB]"), 1);
+		CHECK(strstr(o, "[PWRB]") && strstr(strstr(o, "[PWRB]"), "Value 0x80"));
+		CHECK(strstr(o, "[Package] Contains 4 Elements") != NULL);
+		CHECK(strstr(o, "[Integer] = 0000000000000005") != NULL);
+		CHECK(strstr(o, "[Integer] = 000000000000000F") != NULL);
+		CHECK(strstr(o, "Address : D0003000") != NULL);
+		CHECK(strstr(o, "Address Length : 00001000") != NULL);
+		CHECK(strstr(o, "Triggering : Edge") != NULL);
+		CHECK(strstr(o, "Dword00 : 00000013") != NULL);
+		CHECK(!strstr(o, "ACPI Error") && !strstr(o, "Exception") &&
+		      !strstr(o, "failed with status"));
+		if (test_case_failed)
+			printf("%s\n", o);
+	}
+	free(o);
+out:
+	if (!test_case_failed) {
+		if (asprintf(&cmd, "rm -rf '%s'", dir) > 0) {
+			if (system(cmd) != 0)
+				printf("  could not remove %s\n", dir);
+			free(cmd);
+		}
+	} else {
+		printf("  files kept in %s\n", dir);
+	}
+	free(acpiexec);
+}
+
 int main(void)
 {
 	RUN(rsdp);
@@ -799,5 +876,6 @@ int main(void)
 	RUN(aml_pkglength);
 	RUN(aml_resource_template);
 	RUN(iasl_decompile);
+	RUN(acpiexec_namespace);
 	return test_exit();
 }

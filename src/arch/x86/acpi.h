@@ -44,12 +44,12 @@ struct acpi_config {
 /*
  * Build all tables into buf, which the guest will see at guest-physical
  * address buf_gpa.  Returns the number of bytes used and sets *rsdp_gpa,
- * or returns 0 if buf_size is too small or cfg is invalid.
+ * or returns 0 if buf_size is too small or cfg is invalid.  Tables are
+ * 16-byte aligned, the RSDP first; the whole range must lie below 4 GiB.
+ * cfg is checked: 1..255 CPUs, up to ACPI_MAX_MMIO_DEVS devices, each
+ * window non-empty, below 4 GiB and not overlapping another, distinct
+ * GSIs below 24 other than 0, 2, IRQ_COM1 and IRQ_GED.
  */
-/* Tables are placed 16-byte aligned; the RSDP comes first.  The whole
- * range must lie below 4 GiB.  cfg is checked: 1..255 CPUs, up to
- * ACPI_MAX_MMIO_DEVS devices, each window non-empty and below 4 GiB, no
- * overlaps, distinct GSIs < 24 other than 0, 2, IRQ_COM1 and IRQ_GED. */
 size_t acpi_build(const struct acpi_config *cfg, void *buf, uint64_t buf_gpa,
 		  size_t buf_size, uint64_t *rsdp_gpa);
 
