@@ -242,7 +242,7 @@ bool virtq_should_notify(struct virtqueue *vq)
 	if (valid && old == new)
 		return false;  /* nothing new since the last interrupt */
 	if (vq->event_idx) {
-		uint16_t used_event = READ_ONCE_U16(&vq->avail->ring[vq->size]);
+		uint16_t used_event = READ_ONCE_U16(virtq_used_event(vq->avail, vq->size));
 		if (!valid)
 			return true;
 		/* Interrupt iff used_event lies in (old, new]: the spec's vring_need_event. */
@@ -263,7 +263,7 @@ bool virtq_enable_notify(struct virtqueue *vq)
 	if (!vq_usable(vq))
 		return false;
 	if (vq->event_idx)
-		WRITE_ONCE_U16((uint16_t *)&vq->used->ring[vq->size], vq->last_avail_idx);
+		WRITE_ONCE_U16(virtq_avail_event(vq->used, vq->size), vq->last_avail_idx);
 	else
 		WRITE_ONCE_U16(&vq->used->flags, 0);
 	/* The re-arm must be visible before we look at avail->idx again. */

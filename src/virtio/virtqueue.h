@@ -72,6 +72,17 @@ struct virtq_used {
 	struct virtq_used_elem ring[];  /* [size], then uint16_t avail_event */
 };
 
+/* The EVENT_IDX fields after the rings. */
+static inline uint16_t *virtq_used_event(struct virtq_avail *avail, uint16_t size)
+{
+	return &avail->ring[size];
+}
+
+static inline uint16_t *virtq_avail_event(struct virtq_used *used, uint16_t size)
+{
+	return (uint16_t *)((uint8_t *)used + 4 + 8 * (size_t)size);
+}
+
 /* Ring sizes in bytes for a queue of `size` entries (with the event field). */
 #define VIRTQ_DESC_BYTES(size)  (16ULL * (size))
 #define VIRTQ_AVAIL_BYTES(size) (6ULL + 2ULL * (size))

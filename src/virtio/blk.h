@@ -1,0 +1,62 @@
+/*
+ * virtio-blk device model: a raw image file (or a null backend for
+ * benchmarks) served through io_uring.  See blk.c and docs/virtio.md.
+ *
+ *   struct blk_options o;
+ *   char err[256];
+ *   if (virtio_blk_parse(optarg, &o, err, sizeof(err))) { fprintf(stderr, "--disk: %s\n", err); ... }
+ *   struct virtio_device *dev = virtio_blk_create(&o, mem, "blk0", err, sizeof(err));
+ *   struct virtio_mmio *t = virtio_mmio_create(dev, base, gsi);
+ */
+#ifndef CAPVM_VIRTIO_BLK_H
+#define CAPVM_VIRTIO_BLK_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "virtio/guest_mem.h"
+
+#define VIRTIO_BLK_ID_BYTES 20
+
+enum blk_cache { BLK_CACHE_WRITEBACK, BLK_CACHE_NONE };
+
+/* Parsed --disk path[,ro][,serial=S][,cache=writeback|none][,discard=on|off] */
+struct blk_options {
+	char path[PATH_MAX];
+	bool null_backend;        /* path "null": no I/O, for benchmarks */
+	uint64_t null_size;       /* capacity of the null backend (size=, default 1G) */
+	bool readonly;
+	char serial[VIRTIO_BLK_ID_BYTES + 1];
+	enum blk_cache cache;
+	bool discard;
+};
+
+/* Per-device counters (read by the monitor; updated by the I/O thread). */
+struct virtio_blk_stats {
+	uint64_t reads, writes, flushes, discards, write_zeroes, get_ids;
+	uint64_t bytes_read, bytes_written;
+	uint64_t errors;          /* requests completed with IOERR */
+	uint64_t unsupported;     /* requests completed with UNSUPP */
+	uint64_t in_flight;       /* requests submitted to the backend, not completed */
+};
+
+/*
+ * Parse a --disk option string.  Returns 0, or -1 with a message in err
+ * (e.g. "unknown option 'foo' (expected ro, serial=, cache=, discard=)").
+ */
+int virtio_blk_parse(const char *spec, struct blk_options *o, char *err, size_t errlen);
+
+/*
+ * Open the image (taking an OFD lock: shared for ro, exclusive for rw, so a
+ * second capvm cannot open it for writing), set up io_uring and return the
+ * device.  `name` is used in logs ("blk0").  NULL with a message in err.
+ */
+struct virtio_device *virtio_blk_create(const struct blk_options *o, const struct guest_mem *mem,
+					const char *name, char *err, size_t errlen);
+
+/* The device's counters (dev must come from virtio_blk_create). */
+const struct virtio_blk_stats *virtio_blk_stats(const struct virtio_device *dev);
+
+#endif
