@@ -137,11 +137,12 @@ static int make_base(struct cg_root *root, const char *mnt, const char *mroot, c
 		own += rl;
 	snprintf(sys, sizeof(sys), "%s", system);
 	sanitize(sys);
-	n = snprintf(root->base, sizeof(root->base), "%s%s%scapvm.%s", mnt,
-		     own[0] == '/' ? "" : "/", own, sys);
+	while (own[0] == '/')
+		own++;
+	n = snprintf(root->base, sizeof(root->base), "%s/%s%scapvm.%s", mnt, own,
+		     own[0] && own[strlen(own) - 1] != '/' ? "/" : "", sys);
 	if (n < 0 || (size_t)n >= sizeof(root->base))
 		return -ENAMETOOLONG;
-	/* "//" when own is "/" is harmless */
 	if (mkdir(root->base, 0755) < 0 && errno != EEXIST)
 		return -errno;
 	return 0;
