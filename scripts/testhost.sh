@@ -121,6 +121,7 @@ mkdir -p "$run/job"
 	while IFS='=' read -r name _; do
 		case $name in CAPVM*) echo "export $name=$(sq "${!name}")" ;; esac
 	done < <(env | grep -E '^CAPVM[A-Z0-9_]*=' )
+	echo "export CAPVM_IN_TESTHOST=1"
 	echo "cd \"\$CAPVM_SRC\" || exit 125"
 	if [ -x "$script" ]; then printf 'exec %s' "$(sq "$script")"; else printf 'exec bash %s' "$(sq "$script")"; fi
 	for a in "$@"; do printf ' %s' "$(sq "$a")"; done
