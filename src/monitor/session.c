@@ -5,7 +5,8 @@
  * it the same way.
  *
  * Framing:
- *  - HMP is line based.  A line longer than MONITOR_MAX_INPUT gets one
+ *  - HMP is line based; each complete line is echoed back (as QEMU's
+ *    readline does) before its output.  A line longer than MONITOR_MAX_INPUT gets one
  *    error message and is skipped up to its newline (the client stays
  *    connected).  Control characters are dropped, "\r" ends nothing.
  *  - QMP is a stream of JSON values, as in QEMU: several per line or one
@@ -186,6 +187,10 @@ static bool session_done(const struct monitor_session *s)
 
 static void hmp_run_line(struct monitor_session *s)
 {
+	/* Echo the line as QEMU's readline does, so `nc` transcripts read
+	 * "(qemu) info status" / "VM status: running" on separate lines. */
+	mon_buf_append(&s->out, s->line, s->line_len);
+	mon_buf_append(&s->out, "\r\n", 2);
 	hmp_execute(s, s->line, s->line_len, &s->out);
 	s->line_len = 0;
 	if (!session_done(s))
@@ -320,6 +325,8 @@ void session_feed_eof(struct monitor_session *s)
 	if (s->proto == MONITOR_HMP) {
 		/* `printf "info status" | nc` without a final newline. */
 		if (!s->discarding && s->line_len > 0) {
+			mon_buf_append(&s->out, s->line, s->line_len);
+			mon_buf_append(&s->out, "\r\n", 2);
 			hmp_execute(s, s->line, s->line_len, &s->out);
 			s->line_len = 0;
 		}

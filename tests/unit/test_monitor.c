@@ -46,6 +46,34 @@ static const char *feed(const char *text)
 
 /* ---- HMP ---- */
 
+/*
+ * Feed HMP input and return the output after the echo of its first line
+ * (QEMU's readline echoes each line); a missing echo is a failure.
+ */
+static const char *hmp(const char *text)
+{
+	char echo[512];
+	size_t n = 0;
+	const char *out;
+
+	for (const char *p = text; *p && *p != '\n' && n < sizeof(echo) - 3; p++) {
+		unsigned char c = (unsigned char)*p;
+
+		if (c == '\t')
+			c = ' ';
+		if (c >= 0x20 && c != 0x7f)
+			echo[n++] = (char)c;
+	}
+	memcpy(echo + n, "\r\n", 3);
+	out = feed(text);
+	if (strncmp(out, echo, strlen(echo)) != 0) {
+		printf("  no echo \"%s\" in \"%s\"\n", echo, out);
+		test_case_failed = 1;
+		return out;
+	}
+	return out + strlen(echo);
+}
+
 TEST(hmp_banner_and_status)
 {
 	start(MONITOR_HMP, &fake_ops);
@@ -53,28 +81,28 @@ TEST(hmp_banner_and_status)
 
 	CHECK(strstr(banner, "monitor") != NULL);
 	CHECK(strstr(banner, "type 'help' for more information\r\n(qemu) ") != NULL);
-	CHECK_STR(feed("info status\n"), "VM status: running\r\n(qemu) ");
-	CHECK_STR(feed("info status\r\n"), "VM status: running\r\n(qemu) ");
+	CHECK_STR(hmp("info status\n"), "VM status: running\r\n(qemu) ");
+	CHECK_STR(hmp("info status\r\n"), "VM status: running\r\n(qemu) ");
 }
 
 TEST(hmp_stop_cont)
 {
 	start(MONITOR_HMP, &fake_ops);
 	take();
-	CHECK_STR(feed("stop\n"), "(qemu) ");
+	CHECK_STR(hmp("stop\n"), "(qemu) ");
 	CHECK_EQ(vm.stops, 1);
-	CHECK_STR(feed("info status\n"), "VM status: paused\r\n(qemu) ");
-	CHECK_STR(feed("cont\n"), "(qemu) ");
-	CHECK_STR(feed("info status\n"), "VM status: running\r\n(qemu) ");
-	CHECK_STR(feed("s\n"), "(qemu) ");     /* QEMU's aliases */
-	CHECK_STR(feed("c\n"), "(qemu) ");
+	CHECK_STR(hmp("info status\n"), "VM status: paused\r\n(qemu) ");
+	CHECK_STR(hmp("cont\n"), "(qemu) ");
+	CHECK_STR(hmp("info status\n"), "VM status: running\r\n(qemu) ");
+	CHECK_STR(hmp("s\n"), "(qemu) ");     /* QEMU's aliases */
+	CHECK_STR(hmp("c\n"), "(qemu) ");
 	CHECK_EQ(vm.stops, 2);
 	CHECK_EQ(vm.conts, 2);
 	vm.state = MONITOR_RUNSTATE_SHUTDOWN;
-	CHECK_STR(feed("info status\n"), "VM status: paused (shutdown)\r\n(qemu) ");
-	CHECK_STR(feed("cont\n"), "Error: Resetting the Virtual Machine is required\r\n(qemu) ");
-	CHECK_STR(feed("system_powerdown\n"), "(qemu) ");
-	CHECK_STR(feed("system_reset\n"), "(qemu) ");
+	CHECK_STR(hmp("info status\n"), "VM status: paused (shutdown)\r\n(qemu) ");
+	CHECK_STR(hmp("cont\n"), "Error: Resetting the Virtual Machine is required\r\n(qemu) ");
+	CHECK_STR(hmp("system_powerdown\n"), "(qemu) ");
+	CHECK_STR(hmp("system_reset\n"), "(qemu) ");
 	CHECK_EQ(vm.powerdowns, 1);
 	CHECK_EQ(vm.resets, 1);
 }
@@ -83,25 +111,25 @@ TEST(hmp_info_tables)
 {
 	start(MONITOR_HMP, &fake_ops);
 	take();
-	CHECK_STR(feed("info cpus\n"),
+	CHECK_STR(hmp("info cpus\n"),
 		  "* CPU #0: thread_id=1234\r\n  CPU #1: thread_id=1235\r\n(qemu) ");
-	CHECK_STR(feed("info block\n"),
+	CHECK_STR(hmp("info block\n"),
 		  "virtio0: /var/lib/capvm/root.img (raw)\r\n"
 		  "    Attached to:      virtio-mmio@0xd0000000\r\n"
 		  "    Cache mode:       writeback\r\n"
 		  "\r\n"
 		  "virtio1: /srv/seed.iso (raw, read-only)\r\n"
 		  "    Cache mode:       writeback, direct\r\n(qemu) ");
-	CHECK_STR(feed("info network\n"),
+	CHECK_STR(hmp("info network\n"),
 		  "net0: index=0,type=nic,model=virtio-net-device,macaddr=52:54:00:12:34:56\r\n"
 		  " \\ hostnet0: index=0,type=tap,ifname=tap0\r\n(qemu) ");
-	CHECK_STR(feed("info counters\n"),
+	CHECK_STR(hmp("info counters\n"),
 		  "vcpu0.exits: 42\r\nvirtio0.requests: 18446744073709551615\r\n(qemu) ");
-	CHECK_STR(feed("info stats\n"),
+	CHECK_STR(hmp("info stats\n"),
 		  "vcpu0.exits: 42\r\nvirtio0.requests: 18446744073709551615\r\n(qemu) ");
-	CHECK_STR(feed("info version\n"), "7.2.0 (capvm test)\r\n(qemu) ");
-	CHECK_STR(feed("info name\n"), "vm0\r\n(qemu) ");
-	const char *h = feed("info\n");
+	CHECK_STR(hmp("info version\n"), "7.2.0 (capvm test)\r\n(qemu) ");
+	CHECK_STR(hmp("info name\n"), "vm0\r\n(qemu) ");
+	const char *h = hmp("info\n");
 
 	CHECK(strstr(h, "info status  -- show the current VM status (running|paused)\r\n") != NULL);
 }
@@ -110,20 +138,20 @@ TEST(hmp_errors)
 {
 	start(MONITOR_HMP, &fake_ops);
 	take();
-	CHECK_STR(feed("foo\n"), "unknown command: 'foo'\r\n(qemu) ");
-	CHECK_STR(feed("info foo\n"), "unknown command: 'info foo'\r\n(qemu) ");
-	CHECK_STR(feed("stop now\n"), "stop: extraneous characters at the end of line\r\n(qemu) ");
+	CHECK_STR(hmp("foo\n"), "unknown command: 'foo'\r\n(qemu) ");
+	CHECK_STR(hmp("info foo\n"), "unknown command: 'info foo'\r\n(qemu) ");
+	CHECK_STR(hmp("stop now\n"), "stop: extraneous characters at the end of line\r\n(qemu) ");
 	CHECK_EQ(vm.stops, 0);
-	CHECK_STR(feed("\n"), "(qemu) ");
-	CHECK_STR(feed("   \t \n"), "(qemu) ");
-	CHECK_STR(feed("a b c d e f g h i j k\n"), "unknown command: 'a'\r\n(qemu) ");
-	CHECK_STR(feed("info status a b c d e f g h i j\n"),
+	CHECK_STR(hmp("\n"), "(qemu) ");
+	CHECK_STR(hmp("   \t \n"), "(qemu) ");
+	CHECK_STR(hmp("a b c d e f g h i j k\n"), "unknown command: 'a'\r\n(qemu) ");
+	CHECK_STR(hmp("info status a b c d e f g h i j\n"),
 		  "info: extraneous characters at the end of line\r\n(qemu) ");
-	const char *h = feed("help\n");
+	const char *h = hmp("help\n");
 
 	CHECK(strstr(h, "system_powerdown  -- send system power down event\r\n") != NULL);
 	CHECK(strstr(h, "stop|s  -- stop emulation\r\n") != NULL);
-	CHECK_STR(feed("help stop\n"), "stop|s  -- stop emulation\r\n(qemu) ");
+	CHECK_STR(hmp("help stop\n"), "stop|s  -- stop emulation\r\n(qemu) ");
 }
 
 TEST(hmp_unsupported_ops)
@@ -132,9 +160,9 @@ TEST(hmp_unsupported_ops)
 
 	start(MONITOR_HMP, &minimal);
 	take();
-	CHECK_STR(feed("info cpus\n"), "Error: info cpus is not supported by this VM\r\n(qemu) ");
-	CHECK_STR(feed("stop\n"), "Error: stop is not supported by this VM\r\n(qemu) ");
-	CHECK_STR(feed("quit\n"), "Error: quit is not supported by this VM\r\n(qemu) ");
+	CHECK_STR(hmp("info cpus\n"), "Error: info cpus is not supported by this VM\r\n(qemu) ");
+	CHECK_STR(hmp("stop\n"), "Error: stop is not supported by this VM\r\n(qemu) ");
+	CHECK_STR(hmp("quit\n"), "Error: quit is not supported by this VM\r\n(qemu) ");
 	CHECK(!sess.want_quit);
 }
 
@@ -149,11 +177,11 @@ TEST(hmp_partial_input)
 		session_feed(&sess, cmd + i, 1);
 		strcat(all, take());
 	}
-	CHECK_STR(all, "VM status: running\r\n(qemu) ");
+	CHECK_STR(all, "info status\r\nVM status: running\r\n(qemu) ");
 	/* Two commands in one read. */
-	CHECK_STR(feed("stop\ninfo status\n"), "(qemu) VM status: paused\r\n(qemu) ");
+	CHECK_STR(hmp("stop\ninfo status\n"), "(qemu) info status\r\nVM status: paused\r\n(qemu) ");
 	/* Control characters (telnet, arrows) are dropped. */
-	CHECK_STR(feed("in\x1b\x01""fo sta\x7ftus\n"), "VM status: paused\r\n(qemu) ");
+	CHECK_STR(hmp("in\x1b\x01""fo sta\x7ftus\n"), "VM status: paused\r\n(qemu) ");
 }
 
 TEST(hmp_long_line)
@@ -171,7 +199,7 @@ TEST(hmp_long_line)
 
 	CHECK(strstr(out, "Error: command line longer than 65536 bytes, ignored\r\n") == out);
 	CHECK(strstr(out + 1, "Error") == NULL);        /* reported once */
-	CHECK_STR(feed("\ninfo status\n"), "(qemu) VM status: running\r\n(qemu) ");
+	CHECK_STR(feed("\ninfo status\n"), "(qemu) info status\r\nVM status: running\r\n(qemu) ");
 	CHECK(!sess.want_close);
 }
 
@@ -182,12 +210,13 @@ TEST(hmp_eof_and_quit)
 	session_feed(&sess, "info status", 11);
 	CHECK_STR(take(), "");
 	session_feed_eof(&sess);
-	CHECK_STR(take(), "VM status: running\r\n");
+	CHECK_STR(take(), "info status\r\nVM status: running\r\n");
 	CHECK(sess.want_close);
 
 	start(MONITOR_HMP, &fake_ops);
 	take();
-	CHECK_STR(feed("quit\ninfo status\n"), "");   /* QEMU prints nothing */
+	CHECK_STR(hmp("quit\ninfo status\n"), "");   /* QEMU prints nothing */
+	CHECK_STR(feed("info status\n"), "");
 	CHECK(sess.want_quit);
 	CHECK_EQ(vm.quits, 0);  /* the socket layer calls it after flushing */
 }
