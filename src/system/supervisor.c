@@ -682,8 +682,9 @@ int supervisor_run(const struct sd_system *sys, const struct sup_options *opt)
 			kill_all(s);
 	}
 
-	for (size_t i = 0; i < sys->n_vms; i++)
-		if (!s->procs[i].last_ok && s->procs[i].state != ST_STOPPED)
+	/* stopped on request: success; ended on its own: did every VM end well? */
+	for (size_t i = 0; i < sys->n_vms && !s->stopping; i++)
+		if (!s->procs[i].last_ok)
 			rc = 1;
 	log_info(COMP, "all VMs have stopped");
 out:
