@@ -288,7 +288,7 @@ static const char *main_system =
 	"  crash.console = \"none\"; stubborn.console = \"none\";\n"
 	"  d.size = 64K;\n"
 	"  good._affinity = 0; good._priority = 200;\n"
-	"  low._priority = 50;\n"
+	"  low._priority = 50; low.restart = \"always\"; low.restart_delay = 50ms;\n"
 	"  other._priority = 10; other.realtime = true;\n"
 	"  good.simple_untyped24_pool = 7;\n"
 	"  crash.restart = \"on-failure\"; crash.restart_delay = 100ms;\n"
@@ -404,6 +404,27 @@ TEST(dataport_only_in_named_vms)
 	s = slurp(path);
 	CHECK(s && strstr(s, "--dataport name=d,gpa=0xc0000000,size=0x10000,fd="));
 	free(s);
+}
+
+TEST(vm_killed_from_outside_is_restarted)
+{
+	pid_t old = vm_pid("low"), now_pid = 0;
+
+	if (!main_ok)
+		SKIP("supervisor did not start");
+	kill(old, SIGKILL);
+	for (int i = 0; i < 100; i++) {
+		now_pid = vm_pid("low");
+		if (now_pid != old && now_pid > 0 && has_fd_to(now_pid, "/memfd:d"))
+			break;
+		sleep_ms(20);
+	}
+	CHECK(now_pid != old && alive(now_pid));
+	CHECK(log_has("low supervisor: killed by signal 9 (Killed); restarting in 50ms "
+		      "(restart 1, policy always)"));
+	/* the dataport outlives the restart: the new process gets the same memory */
+	CHECK(has_fd_to(now_pid, "/memfd:d"));
+	CHECK_EQ(getpriority(PRIO_PROCESS, (id_t)now_pid), 12);
 }
 
 TEST(memory_cgroup_applied)
@@ -622,6 +643,7 @@ int main(void)
 	RUN(status_lists_vms);
 	RUN(pinning_and_priorities_observable);
 	RUN(dataport_only_in_named_vms);
+	RUN(vm_killed_from_outside_is_restarted);
 	RUN(memory_cgroup_applied);
 	RUN(sighup_reopens_log);
 	RUN(down_stops_everything);
