@@ -307,6 +307,8 @@ static inline int vdrv_get_used(struct vdrv *d, unsigned q, uint32_t *id, uint32
 		return 0;
 	e = vq->used->ring[vq->last_used & (vq->size - 1)];
 	vq->last_used++;
+	/* Like Linux: ask for an interrupt at the next used entry (EVENT_IDX). */
+	__atomic_store_n(virtq_used_event(vq->avail, vq->size), vq->last_used, __ATOMIC_RELEASE);
 	*id = e.id;
 	*len = e.len;
 	/* Free the chain: walk n descriptors by their next links, splice them in. */

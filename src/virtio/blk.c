@@ -493,6 +493,8 @@ static void complete_cqe(struct blk *b, struct io_uring_cqe *cqe)
 		struct io_uring_sqe *sqe = get_sqe(b);
 
 		req->retried = true;
+		log_debug(b->dev.name, "O_DIRECT refused a request (unaligned buffer?), "
+			  "retrying it through the page cache");
 		if (req->type == VIRTIO_BLK_T_IN)
 			io_uring_prep_readv(sqe, b->fd_buffered, req->iov, req->nseg, req->pos);
 		else
@@ -734,7 +736,8 @@ struct virtio_device *virtio_blk_create(const struct blk_options *o, const struc
 	}
 	log_info(name, "%s: %llu sectors%s%s%s", o->null_backend ? "null backend" : o->path,
 		 (unsigned long long)b->capacity, o->readonly ? ", read-only" : "",
-		 o->cache == BLK_CACHE_NONE ? ", cache=none" : "", o->discard ? ", discard" : "");
+		 o->cache == BLK_CACHE_NONE ? ", cache=none" : "",
+		 (dev->host_features & VIRTIO_BIT(VIRTIO_BLK_F_DISCARD)) ? ", discard" : "");
 	return dev;
 fail:
 	blk_destroy(dev);
