@@ -88,5 +88,11 @@ demo: deps
 	guest/build-images.sh
 	scripts/demo.sh
 
+# One iteration of each benchmark (boots in the test host when there is no
+# real KVM); `bench/boot/run.sh` alone runs the full boot benchmark.
+bench-smoke: all
+	guest/build-images.sh
+	bench/boot/run.sh 1
+
 clean:
 	rm -rf build

@@ -49,8 +49,8 @@ status_is() {
 
 # --- The KVM environment itself: the guest under QEMU microvm.
 if command -v qemu-system-x86_64 > /dev/null; then
-	e2e_boot_timed CAPVM-GUEST-INIT "$VM_TIMEOUT" \
-		qemu_microvm 1 "$MEM_MIB" "$CAPVM_VMLINUX" "$(e2e_guest_cmdline poweroff)"
+	qemu_microvm_cmd 1 "$MEM_MIB" "$CAPVM_VMLINUX" "$(e2e_guest_cmdline poweroff)"
+	e2e_boot_timed CAPVM-GUEST-INIT "$VM_TIMEOUT" "${QEMU_CMD[@]}"
 	cp "$E2E_CONSOLE" "$CAPVM_OUT/boot-qemu.log"
 	if reached_init && status_is 0; then
 		e2e_pass qemu-microvm-boots

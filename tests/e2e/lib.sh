@@ -151,12 +151,13 @@ e2e_boot_timed() {
 	return 0
 }
 
-# QEMU's microvm with the devices capvm gives a guest, for comparisons:
-# qemu_microvm CPUS MEM_MIB KERNEL CMDLINE [extra QEMU args].
-qemu_microvm() {
+# qemu_microvm_cmd CPUS MEM_MIB KERNEL CMDLINE [extra QEMU args]: sets the
+# array QEMU_CMD to QEMU's microvm command line with the devices capvm gives
+# a guest by default (serial console on stdio, RTC), for comparisons.
+qemu_microvm_cmd() {
 	local cpus=$1 mem=$2 kernel=$3 cmdline=$4; shift 4
-	qemu-system-x86_64 -enable-kvm -cpu host -M microvm,rtc=on \
-		-smp "$cpus" -m "$mem" -nodefaults -no-user-config -nographic \
-		-no-reboot -serial stdio -kernel "$kernel" -initrd "$CAPVM_INITRD" \
-		-append "$cmdline" "$@"
+	QEMU_CMD=(qemu-system-x86_64 -enable-kvm -cpu host -M microvm,rtc=on
+		-smp "$cpus" -m "$mem" -nodefaults -no-user-config -nographic
+		-no-reboot -serial stdio -kernel "$kernel" -initrd "$CAPVM_INITRD"
+		-append "$cmdline" "$@")
 }
