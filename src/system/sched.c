@@ -19,12 +19,8 @@ void sd_sched_for(int priority, bool realtime, struct sd_sched *out)
 		out->rt_prio = 1 + priority * 48 / 255;
 		return;
 	}
-	int n = (128 - priority) * 20;
-	out->nice = n >= 0 ? (n + 64) / 128 : -((-n + 64) / 128);
-	if (out->nice > 19)
-		out->nice = 19;
-	if (out->nice < -20)
-		out->nice = -20;
+	/* the same formula as the VMM's per-vCPU-thread mapping (src/arch/x86/vm.c) */
+	out->nice = 19 - priority * 39 / 255;
 }
 
 int sd_sched_apply(pid_t tid, const struct sd_sched *s)

@@ -4,9 +4,10 @@
  * before exec) and the VMM (which may re-apply it per vCPU thread).
  *
  *   not set                  SCHED_OTHER, nice 0
- *   _priority = P            SCHED_OTHER, nice = round((128 - P) * 20 / 128)
- *                            clamped to [-20, 19]: 0 -> 19, 97 -> 5,
- *                            128 -> 0, 255 -> -20
+ *   _priority = P            SCHED_OTHER, nice = 19 - P * 39 / 255 (integer
+ *                            division): 0 -> 19, 97 -> 5, 128 -> 0,
+ *                            200 -> -11, 255 -> -20 (what capvm run's
+ *                            --priority applies per vCPU thread, too)
  *   _priority = P and
  *   realtime = true          SCHED_FIFO, RT priority 1 + P * 48 / 255 (1..49),
  *                            below the kernel's own RT threads (50); the

@@ -157,10 +157,10 @@ char **sup_build_argv(const struct sd_system *sys, size_t i, const int *dp_fds)
 		size_t idx = (size_t)(dp - sys->dps);
 		arg_add(&a, "--dataport");
 		if (dp_fds && dp_fds[idx] >= 0)
-			arg_add(&a, "name=%s,gpa=0x%" PRIx64 ",size=0x%" PRIx64 ",fd=%d", dp->name,
+			arg_add(&a, "%s,gpa=0x%" PRIx64 ",size=0x%" PRIx64 ",fd=%d", dp->name,
 				vm->dps[d].gpa, dp->size, dp_fds[idx]);
 		else
-			arg_add(&a, "name=%s,gpa=0x%" PRIx64 ",size=0x%" PRIx64 ",fd=N", dp->name,
+			arg_add(&a, "%s,gpa=0x%" PRIx64 ",size=0x%" PRIx64 ",fd=N", dp->name,
 				vm->dps[d].gpa, dp->size);
 	}
 	if (vm->n_affinity) {

@@ -371,7 +371,7 @@ TEST(run_command_line)
 		CHECK(argv_has(argv, "--console", "none"));
 		CHECK(argv_has(argv, "--console-log", "/tmp/c.log"));
 		CHECK(argv_has(argv, "--log", "/tmp/a.log"));
-		CHECK(argv_has(argv, "--dataport", "name=d,gpa=0xc0000000,size=0x200000,fd=7"));
+		CHECK(argv_has(argv, "--dataport", "d,gpa=0xc0000000,size=0x200000,fd=7"));
 		CHECK(argv_has(argv, "--affinity", "2,1"));
 		CHECK(argv_has(argv, "--priority", "200"));
 		CHECK(argv_has(argv, "--realtime", NULL));

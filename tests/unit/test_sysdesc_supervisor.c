@@ -402,7 +402,7 @@ TEST(dataport_only_in_named_vms)
 	CHECK(!has_fd_to(vm_pid("stubborn"), "/memfd:d"));
 	snprintf(path, sizeof(path), "%s/starts.good", dir);
 	s = slurp(path);
-	CHECK(s && strstr(s, "--dataport name=d,gpa=0xc0000000,size=0x10000,fd="));
+	CHECK(s && strstr(s, "--dataport d,gpa=0xc0000000,size=0x10000,fd="));
 	free(s);
 }
 
