@@ -26,7 +26,8 @@
 #define BOOT_PD_GPA          0xB000ULL   /* 4 pages: 4 GiB of 2 MiB pages */
 #define BOOT_STACK_GPA       0x8ff0ULL
 #define ACPI_TABLES_GPA      0xE0000ULL
-#define ACPI_TABLES_MAX      0x20000ULL  /* 0xE0000 .. 0xFFFFF */
+#define ACPI_TABLES_MAX      0x1F000ULL  /* 0xE0000 .. 0xFEFFF */
+#define RESET_VECTOR_GPA     0xFFFF0ULL  /* F000:FFF0, where a real-mode reboot jumps */
 #define EBDA_START           0x9FC00ULL  /* low RAM ends here in the e820 map */
 #define KERNEL_LOAD_GPA      0x100000ULL
 

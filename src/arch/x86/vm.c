@@ -716,6 +716,13 @@ static int vm_load(struct vm *vm, char *err, size_t errlen)
 		free(initrd);
 		return -1;
 	}
+	/*
+	 * The guest kernel's last-resort reboot jumps to the BIOS reset vector
+	 * in real mode.  There is no BIOS: put a stub there that pulses the
+	 * i8042 reset line (mov al,0xfe; out 0x64,al; hlt; jmp hlt).
+	 */
+	static const uint8_t reset_stub[] = { 0xb0, 0xfe, 0xe6, 0x64, 0xf4, 0xeb, 0xfd };
+	memcpy(vm->ram + RESET_VECTOR_GPA, reset_stub, sizeof(reset_stub));
 	for (int i = 0; i < vm->cfg.nr_dataports; i++) {
 		res[i].gpa = vm->cfg.dataports[i].gpa;
 		res[i].size = vm->cfg.dataports[i].size;
@@ -813,7 +820,7 @@ int vm_boot_and_run(struct vm *vm, char *err, size_t errlen)
 	log_info("vm", "%llu exits (%llu port I/O, %llu MMIO)", (unsigned long long)vm->exits,
 		 (unsigned long long)vm->io_exits, (unsigned long long)vm->mmio_exits);
 	for (unsigned port = 0; port < 0x10000; port++)
-		if (vm->port_exits[port] > 100)
+		if (vm->port_exits[port])
 			log_debug("vm", "port 0x%x: %u exits", port, vm->port_exits[port]);
 	return vm->exit_status;
 }
