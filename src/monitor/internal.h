@@ -92,8 +92,8 @@ void qmp_handle_request(struct monitor_session *s, struct json_object *req);
 void qmp_reply_error(struct monitor_session *s, const char *klass, const char *desc);
 /* Append o as JSON the way QEMU writes it: {"a": 1, "b": [2, 3]} */
 void qmp_write_json(struct mon_buf *b, struct json_object *o);
-/* Build an event line ending in "\r\n"; malloc'd, NULL on error.
- * data may be NULL. */
+/* Build an event line ending in "\r\n" (NUL-terminated, *len excludes
+ * the NUL); malloc'd, NULL on error.  data may be NULL. */
 char *qmp_format_event(const char *name, struct json_object *data, size_t *len);
 
 /* Message for a failed callback: err if set, else strerror(-ret). */

@@ -161,13 +161,13 @@ char *qmp_format_event(const char *name, struct json_object *data, size_t *len)
 	if (data)
 		json_object_object_add(ev, "data", json_object_get(data));
 	qmp_write_json(&b, ev);
-	mon_buf_append(&b, "\r\n", 2);
+	mon_buf_append(&b, "\r\n", 3);       /* with a terminating NUL */
 	json_object_put(ev);
 	if (b.overflow) {
 		mon_buf_free(&b);
 		return NULL;
 	}
-	*len = b.len;
+	*len = b.len - 1;
 	return b.data;
 }
 
