@@ -15,6 +15,7 @@
 #include "arch/x86/layout.h"
 #include "arch/x86/vm.h"
 #include "cli/commands.h"
+#include "cli/run_devices.h"
 #include "common/chardev.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -42,6 +43,12 @@ static void run_usage(FILE *f)
 "  --dataport NAME,gpa=ADDR,size=SIZE,fd=N|path=FILE\n"
 "                       map a shared memory object into the guest (repeatable)\n"
 "  --mem-shared         keep guest RAM in a memfd (needed by shared-memory backends)\n"
+"\n"
+"Devices (virtio-mmio, announced to the guest in ACPI):\n"
+"  --disk PATH[,ro][,serial=S][,cache=writeback|none][,discard=on]\n"
+"                       virtio-blk on a raw image (repeatable); PATH null[,size=N]\n"
+"                       is a device without storage, for benchmarks\n"
+"  --rng                virtio-rng fed from getrandom()\n"
 "  -q, --quiet          log only warnings and errors\n"
 "  -v, --verbose        also log debug details (exit counts per port, ...)\n"
 "\n"
@@ -199,6 +206,7 @@ static int precheck_images(const struct vm_config *cfg)
 enum {
 	OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_MEM, OPT_CPUS, OPT_HUGEPAGES, OPT_CONSOLE,
 	OPT_NAME, OPT_REBOOT, OPT_LOG, OPT_AFFINITY, OPT_PRIORITY, OPT_DATAPORT, OPT_MEM_SHARED,
+	OPT_DISK, OPT_RNG,
 };
 
 static const struct option run_options[] = {
@@ -216,6 +224,8 @@ static const struct option run_options[] = {
 	{ "priority", required_argument, NULL, OPT_PRIORITY },
 	{ "dataport", required_argument, NULL, OPT_DATAPORT },
 	{ "mem-shared", no_argument, NULL, OPT_MEM_SHARED },
+	{ "disk", required_argument, NULL, OPT_DISK },
+	{ "rng", no_argument, NULL, OPT_RNG },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
@@ -235,6 +245,7 @@ static int usage_error(const char *fmt, const char *arg)
 int cmd_run(int argc, char **argv)
 {
 	struct vm_config cfg = { .mem_size = 256 * MiB, .nr_cpus = 1, .priority = -1 };
+	static struct run_devices devs;
 	const char *console_spec = "stdio", *log_path = NULL;
 	bool restart_on_reboot = false;
 	char err[512] = "";
@@ -300,6 +311,13 @@ int cmd_run(int argc, char **argv)
 			cfg.nr_dataports++;
 			break;
 		case OPT_MEM_SHARED: cfg.mem_shared = true; break;
+		case OPT_DISK:
+			if (run_devices_parse_disk(&devs, optarg, err, sizeof(err)) < 0) {
+				fprintf(stderr, "capvm run: --disk %s: %s\n", optarg, err);
+				return VM_EXIT_ERROR;
+			}
+			break;
+		case OPT_RNG: devs.rng = true; break;
 		case 'q': log_set_level(LOG_WARN); break;
 		case 'v': log_set_level(LOG_DEBUG); break;
 		case 'h': run_usage(stdout); return 0;
@@ -340,9 +358,15 @@ int cmd_run(int argc, char **argv)
 		chardev_close(cfg.console);
 		return VM_EXIT_ERROR;
 	}
-	int status = vm_boot_and_run(vm, err, sizeof(err));
+	int status;
+	if (run_devices_create(&devs, vm, err, sizeof(err)) < 0 ||
+	    run_devices_start(&devs, err, sizeof(err)) < 0)
+		status = VM_EXIT_ERROR;
+	else
+		status = vm_boot_and_run(vm, err, sizeof(err));
 	if (status == VM_EXIT_ERROR && err[0])
 		fprintf(stderr, "capvm run: %s\n", err);
+	run_devices_destroy(&devs);
 	vm_destroy(vm);
 	chardev_close(cfg.console);
 	if (status == VM_EXIT_REBOOT && restart_on_reboot) {

@@ -1,0 +1,40 @@
+/*
+ * The virtio devices of `capvm run`: each device flag's spec is checked
+ * while the command line is parsed (so bad input fails before KVM is
+ * touched), then the devices are created, given a virtio-mmio slot and wired
+ * into the VM, started before boot and destroyed after the VM ends.
+ * To add a device kind: a parse step (run_devices_parse_*) and a create step
+ * in run_devices_create().
+ */
+#ifndef CAPVM_RUN_DEVICES_H
+#define CAPVM_RUN_DEVICES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "virtio/blk.h"
+
+#define RUN_MAX_DISKS 8
+
+struct vm;
+struct virtio_mmio;
+struct virtio_device;
+
+struct run_devices {
+	int nr_disks;
+	struct blk_options disks[RUN_MAX_DISKS];
+	bool rng;
+
+	int nr_transports;
+	struct virtio_mmio *transports[16];
+};
+
+/* --disk SPEC: returns 0 or -1 with a message in err. */
+int run_devices_parse_disk(struct run_devices *d, const char *spec, char *err, size_t errlen);
+/* Create every device and wire it into vm (before boot). */
+int run_devices_create(struct run_devices *d, struct vm *vm, char *err, size_t errlen);
+/* Start their I/O threads (just before the vCPUs run). */
+int run_devices_start(struct run_devices *d, char *err, size_t errlen);
+void run_devices_destroy(struct run_devices *d);
+
+#endif
