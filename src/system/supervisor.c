@@ -171,10 +171,10 @@ char **sup_build_argv(const struct sd_system *sys, size_t i, const int *dp_fds)
 						vm->affinity[c]);
 		arg_add(&a, "--affinity"); arg_add(&a, "%s", list);
 	}
-	if (vm->priority >= 0) {
+	/* a real-time VM inherits SCHED_FIFO from the process set-up before
+	 * exec; --priority (a nice value per vCPU thread) is for the others */
+	if (vm->priority >= 0 && !vm->realtime) {
 		arg_add(&a, "--priority"); arg_add(&a, "%d", vm->priority);
-		if (vm->realtime)
-			arg_add(&a, "--realtime");
 	}
 	return a.v;
 }
