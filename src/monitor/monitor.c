@@ -19,6 +19,7 @@
 #include <arpa/inet.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -706,10 +707,19 @@ int monitor_start(struct monitor *mon)
 
 	if (mon->started)
 		return -EBUSY;
+	sigset_t all, old;
+
 	pthread_mutex_lock(&mon->lock);
 	mon->running = true;
 	pthread_mutex_unlock(&mon->lock);
+	/* The thread blocks every signal, so signals meant for the VMM
+	 * (SIGTERM, SIGHUP, vCPU kicks) never land on it. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
 	ret = pthread_create(&mon->thread, NULL, monitor_thread, mon);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (ret == 0)
+		pthread_setname_np(mon->thread, "monitor");
 	if (ret) {
 		pthread_mutex_lock(&mon->lock);
 		mon->running = false;

@@ -148,7 +148,9 @@ static const char hmp_prompt[] = "(qemu) ";
 void session_greet(struct monitor_session *s)
 {
 	if (s->proto == MONITOR_HMP) {
-		mon_buf_printf_crlf(&s->out, "capvm %s monitor%s%s - type 'help' for more information\n",
+		/* QEMU: "QEMU 7.2.0 monitor - type 'help' for more information" */
+		mon_buf_printf_crlf(&s->out, "%s%s monitor%s%s - type 'help' for more information\n",
+				    s->version->package[0] ? "" : "capvm ",
 				    s->version->package[0] ? s->version->package : CAPVM_VERSION,
 				    s->vm_name ? " for " : "", s->vm_name ? s->vm_name : "");
 		mon_buf_append(&s->out, hmp_prompt, sizeof(hmp_prompt) - 1);
