@@ -856,8 +856,34 @@ out:
 	free(acpiexec);
 }
 
-int main(void)
+/*
+ * "test_acpi --write-tables FILE GPA CPUS DEVS" writes the tables for that
+ * config, built for guest address GPA, to FILE (used by
+ * tests/e2e/acpi_stock_kernel.sh to boot a stock kernel on them).
+ */
+static int write_tables(char **argv)
 {
+	uint64_t gpa, cpus, devs, r;
+	if (parse_uint(argv[1], 0, UINT32_MAX, &gpa) < 0 ||
+	    parse_uint(argv[2], 1, 255, &cpus) < 0 ||
+	    parse_uint(argv[3], 0, ACPI_MAX_MMIO_DEVS, &devs) < 0) {
+		fprintf(stderr, "usage: test_acpi --write-tables FILE GPA CPUS DEVS\n");
+		return 2;
+	}
+	struct acpi_config c = make_config((int)cpus, (int)devs);
+	size_t n = acpi_build(&c, tables, gpa, sizeof(tables), &r);
+	if (!n || write_blob(argv[0], tables, n) < 0) {
+		fprintf(stderr, "cannot build or write the tables\n");
+		return 1;
+	}
+	printf("rsdp=0x%llx size=%zu\n", (unsigned long long)r, n);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc == 6 && !strcmp(argv[1], "--write-tables"))
+		return write_tables(argv + 2);
 	RUN(rsdp);
 	RUN(xsdt_entries);
 	RUN(fadt_fields);
