@@ -16,6 +16,7 @@
 #include "arch/x86/vm.h"
 #include "cli/commands.h"
 #include "cli/run_devices.h"
+#include "cli/run_monitor.h"
 #include "common/chardev.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -49,6 +50,10 @@ static void run_usage(FILE *f)
 "                       virtio-blk on a raw image (repeatable); PATH null[,size=N]\n"
 "                       is a device without storage, for benchmarks\n"
 "  --rng                virtio-rng fed from getrandom()\n"
+"  --monitor ADDR       QEMU-style human monitor on unix:PATH or tcp:127.0.0.1:PORT\n"
+"                       (e.g. echo \"info status\" | nc -U PATH); repeatable\n"
+"  --qmp ADDR           QMP (JSON) monitor on unix:PATH or tcp:127.0.0.1:PORT\n"
+"                       (system_reset restarts the VM; clients reconnect)\n"
 "  -q, --quiet          log only warnings and errors\n"
 "  -v, --verbose        also log debug details (exit counts per port, ...)\n"
 "\n"
@@ -206,7 +211,7 @@ static int precheck_images(const struct vm_config *cfg)
 enum {
 	OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_MEM, OPT_CPUS, OPT_HUGEPAGES, OPT_CONSOLE,
 	OPT_NAME, OPT_REBOOT, OPT_LOG, OPT_AFFINITY, OPT_PRIORITY, OPT_DATAPORT, OPT_MEM_SHARED,
-	OPT_DISK, OPT_RNG,
+	OPT_DISK, OPT_RNG, OPT_MONITOR, OPT_QMP,
 };
 
 static const struct option run_options[] = {
@@ -226,6 +231,8 @@ static const struct option run_options[] = {
 	{ "mem-shared", no_argument, NULL, OPT_MEM_SHARED },
 	{ "disk", required_argument, NULL, OPT_DISK },
 	{ "rng", no_argument, NULL, OPT_RNG },
+	{ "monitor", required_argument, NULL, OPT_MONITOR },
+	{ "qmp", required_argument, NULL, OPT_QMP },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
@@ -246,6 +253,7 @@ int cmd_run(int argc, char **argv)
 {
 	struct vm_config cfg = { .mem_size = 256 * MiB, .nr_cpus = 1, .priority = -1 };
 	static struct run_devices devs;
+	static struct run_monitor mon;
 	const char *console_spec = "stdio", *log_path = NULL;
 	bool restart_on_reboot = false;
 	char err[512] = "";
@@ -318,6 +326,13 @@ int cmd_run(int argc, char **argv)
 			}
 			break;
 		case OPT_RNG: devs.rng = true; break;
+		case OPT_MONITOR:
+		case OPT_QMP:
+			if (run_monitor_add_address(&mon, optarg, opt == OPT_QMP) < 0) {
+				fprintf(stderr, "capvm run: at most 4 monitor addresses\n");
+				return VM_EXIT_ERROR;
+			}
+			break;
 		case 'q': log_set_level(LOG_WARN); break;
 		case 'v': log_set_level(LOG_DEBUG); break;
 		case 'h': run_usage(stdout); return 0;
@@ -360,16 +375,18 @@ int cmd_run(int argc, char **argv)
 	}
 	int status;
 	if (run_devices_create(&devs, vm, err, sizeof(err)) < 0 ||
-	    run_devices_start(&devs, err, sizeof(err)) < 0)
+	    run_devices_start(&devs, err, sizeof(err)) < 0 ||
+	    run_monitor_start(&mon, vm, &devs, cfg.name, err, sizeof(err)) < 0)
 		status = VM_EXIT_ERROR;
 	else
 		status = vm_boot_and_run(vm, err, sizeof(err));
 	if (status == VM_EXIT_ERROR && err[0])
 		fprintf(stderr, "capvm run: %s\n", err);
+	run_monitor_finish(&mon, status);
 	run_devices_destroy(&devs);
 	vm_destroy(vm);
 	chardev_close(cfg.console);
-	if (status == VM_EXIT_REBOOT && restart_on_reboot) {
+	if (status == VM_EXIT_REBOOT && (restart_on_reboot || mon.reset_requested)) {
 		log_info("vm", "guest rebooted: restarting (--reboot=restart)");
 		execv("/proc/self/exe", argv - 1);
 		log_error("vm", "cannot restart: %s", strerror(errno));
