@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# build-images.sh [--force]: builds the guest images into build/guest/
+# build-images.sh [--force] [--keep-kernel]: builds the guest images into build/guest/
 #   bzImage          Debian's kernel (the package linux-image-amd64 depends on)
 #   vmlinux          the same kernel as an ELF file (PVH entry), extracted
 #                    from the bzImage by guest/extract-vmlinux.sh
@@ -14,13 +14,30 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . guest/initramfs-lib.sh
 
-force=0
-[ "${1:-}" = --force ] && force=1
+# One build at a time (make images, test hosts and e2e tests may race).
+if [ -z "${CAPVM_IMAGES_LOCKED:-}" ]; then
+	mkdir -p build/guest
+	CAPVM_IMAGES_LOCKED=1 exec flock -w 900 build/guest/.lock "$0" "$@"
+fi
+
+# --force rebuilds everything; --keep-kernel reuses an unpacked kernel
+# without asking apt which version is current (apt-cache takes seconds; the
+# test host and e2e tests use it).
+force=0 keep_kernel=0
+for a in "$@"; do
+	case $a in
+	--force) force=1 ;;
+	--keep-kernel) keep_kernel=1 ;;
+	*) echo "usage: $0 [--force] [--keep-kernel]" >&2; exit 2 ;;
+	esac
+done
 out=build/guest
 mkdir -p "$out"
 [ $force -eq 1 ] && rm -f "$out/.initrd.inputs" "$out/kernel.pkg"
 
-kernel_fetch "$out"
+if [ $keep_kernel -eq 0 ] || [ ! -f "$out/kernel.version" ] || [ ! -f "$out/kernel.pkg" ]; then
+	kernel_fetch "$out"
+fi
 ver=$(cat "$out/kernel.version")
 kdir=$out/kernel
 

@@ -67,6 +67,7 @@ echo "CAPVM-TESTHOST-READY uptime=$(cut -d' ' -f1 /proc/uptime)"
 # it in interactive runs).
 setsid cttyhack chroot /host /bin/bash /run/capvm-job.sh
 rc=$?
+echo "capvm-testhost: job finished with status $rc at uptime=$(cut -d' ' -f1 /proc/uptime)"
 sync
 umount "/host$OUT" 2>/dev/null
 finish $rc

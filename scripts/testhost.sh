@@ -61,7 +61,7 @@ qemu=$(command -v qemu-system-x86_64) || { err "qemu-system-x86_64 is not instal
 mkdir -p "$src/build/testhost"
 (
 	flock -w 900 9 || { err "timed out waiting for build/testhost/.lock"; exit 1; }
-	"$src/guest/build-images.sh" && "$src/scripts/testhost-build.sh"
+	"$src/guest/build-images.sh" --keep-kernel && "$src/scripts/testhost-build.sh"
 ) 9> "$src/build/testhost/.lock" || { err "building the images failed"; exit 125; }
 
 : "${CAPVM_SRC:=$src}"
@@ -133,7 +133,10 @@ mkdir -p "$run/job"
 cat "$run/job.cpio" "$src/build/testhost/initrd.cpio.gz" > "$run/initrd" || exit 125
 
 # The host's TSC frequency: without it the test host's kernel sometimes hangs
-# calibrating against the PIT under TCG.
+# calibrating against the PIT under TCG.  tsc=reliable keeps the TSC as the
+# clocksource: otherwise the watchdog compares it with jiffies, which lag
+# under TCG on a loaded machine, and switches to jiffies, so that the test
+# host's clock (and every time measured in it) runs slow.
 khz=$(awk -F': *' '/^cpu MHz/ { printf "%d", $2 * 1000; exit }' /proc/cpuinfo)
 tsc=${khz:+tsc_early_khz=$khz}
 
@@ -142,7 +145,7 @@ qemu_args=(
 	-M microvm,rtc=on -nodefaults -no-user-config -nographic -no-reboot
 	-serial stdio
 	-kernel "$src/build/guest/vmlinux" -initrd "$run/initrd"
-	-append "console=ttyS0 quiet panic=-1 $tsc"
+	-append "console=ttyS0 quiet panic=-1 tsc=reliable $tsc"
 	-device virtio-rng-device
 	-fsdev local,id=hostroot,path=/,readonly=on,security_model=none,multidevs=remap
 	-device virtio-9p-device,fsdev=hostroot,mount_tag=hostroot

@@ -44,7 +44,7 @@ e2e_enter_kvm() {
 	[ "${1:-}" = -- ] && shift
 	if e2e_real_kvm; then
 		if [ -z "${CAPVM_IN_TESTHOST:-}" ]; then
-			"$E2E_SRC/guest/build-images.sh" >&2 || { echo "FAIL $E2E_NAME: building the guest images failed"; exit 1; }
+			"$E2E_SRC/guest/build-images.sh" --keep-kernel >&2 || { echo "FAIL $E2E_NAME: building the guest images failed"; exit 1; }
 		fi
 		: "${CAPVM_SRC:=$E2E_SRC}"
 		: "${CAPVM:=$CAPVM_SRC/build/capvm}"
