@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <netdb.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -58,6 +59,7 @@ struct vm_proc {
 	int n_starts;
 	char last_exit[64];
 	bool last_ok;
+	bool term_sent;          /* stopping: SIGTERM already sent */
 	char cgroup[CG_PATH_MAX + 128];
 };
 
@@ -71,7 +73,8 @@ struct sup {
 	int sfd, lfd;
 	char control[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	bool stopping;
-	uint64_t stop_deadline_ns;
+	uint64_t stop_term_ns;     /* SIGTERM to VMs that have not powered off */
+	uint64_t stop_deadline_ns; /* SIGKILL */
 	bool killed_all;
 	int down_clients[MAX_CLIENTS];
 	int n_down_clients;
@@ -331,22 +334,128 @@ static void reap(struct sup *s)
 	}
 }
 
-/* system down: SIGTERM to every VM, latest-started first; the VMM turns it
- * into an orderly stop.  Pending restarts are cancelled. */
+/*
+ * Asks the guest to power off through the VM's monitor: HMP
+ * "system_powerdown", or on a QMP socket the capabilities handshake and
+ * {"execute":"system_powerdown"} -- the ACPI power button, so the guest
+ * shuts down by itself.  Waits at most ~1 s in all.  Returns 0 when the
+ * request was delivered.
+ */
+static int monitor_powerdown(const char *address)
+{
+	static const char hmp[] = "system_powerdown\n";
+	static const char qmp[] = "{\"execute\":\"qmp_capabilities\"}\n"
+				  "{\"execute\":\"system_powerdown\"}\n";
+	struct sd_monitor_addr a;
+	struct pollfd pfd;
+	char buf[512];
+	int fd = -1, r;
+
+	if (sd_monitor_parse(address, &a) < 0)
+		return -EINVAL;
+	if (a.is_unix) {
+		struct sockaddr_un sa = { .sun_family = AF_UNIX };
+		memcpy(sa.sun_path, a.path, strlen(a.path) + 1);
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			return -errno;
+		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+			r = -errno;
+			close(fd);
+			return r;
+		}
+	} else {
+		struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai;
+		const char *host = a.host[0] ? a.host : "127.0.0.1";
+		if (getaddrinfo(host, a.port, &hints, &ai) != 0)
+			return -EHOSTUNREACH;
+		fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		if (fd < 0) {
+			freeaddrinfo(ai);
+			return -errno;
+		}
+		r = connect(fd, ai->ai_addr, ai->ai_addrlen);
+		freeaddrinfo(ai);
+		if (r < 0 && errno == EINPROGRESS) {
+			int err = 0;
+			socklen_t len = sizeof(err);
+			pfd.fd = fd;
+			pfd.events = POLLOUT;
+			if (poll(&pfd, 1, 500) != 1 ||
+			    getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err) {
+				close(fd);
+				return -ECONNREFUSED;
+			}
+		} else if (r < 0) {
+			r = -errno;
+			close(fd);
+			return r;
+		}
+		fcntl(fd, F_SETFL, 0);
+	}
+	r = a.qmp ? write_all(fd, qmp, sizeof(qmp) - 1) : write_all(fd, hmp, sizeof(hmp) - 1);
+	/* read whatever answers (greeting, prompt, reply) for a moment, so the
+	 * monitor has handled the command before we hang up */
+	pfd.fd = fd;
+	pfd.events = POLLIN;
+	for (int i = 0; r == 0 && i < 5 && poll(&pfd, 1, 100) == 1; i++)
+		if (read(fd, buf, sizeof(buf)) <= 0)
+			break;
+	close(fd);
+	return r;
+}
+
+/*
+ * system down, in three steps per VM, latest-started first:
+ *   1. ask the guest to power off (monitor), or SIGTERM when it has no
+ *      monitor (the VMM turns SIGTERM into an orderly stop);
+ *   2. at half the stop timeout, SIGTERM to those still running;
+ *   3. at the stop timeout, SIGKILL.
+ * Pending restarts are cancelled.
+ */
 static void begin_stop(struct sup *s, const char *why)
 {
+	uint64_t now = now_ns();
+
 	if (s->stopping)
 		return;
 	s->stopping = true;
-	s->stop_deadline_ns = now_ns() + (uint64_t)s->opt->stop_timeout_ms * 1000000ULL;
+	s->stop_term_ns = now + (uint64_t)s->opt->stop_timeout_ms * 1000000ULL / 2;
+	s->stop_deadline_ns = now + (uint64_t)s->opt->stop_timeout_ms * 1000000ULL;
 	log_info(COMP, "stopping all VMs (%s); SIGKILL after %ums", why, s->opt->stop_timeout_ms);
 	for (size_t k = s->sys->n_vms; k-- > 0;) {
 		struct vm_proc *p = &s->procs[k];
 		if (p->state == ST_RUNNING) {
 			p->state = ST_STOPPING;
+			p->term_sent = false;
+			if (p->vm->monitor) {
+				int r = monitor_powerdown(p->vm->monitor);
+				if (r == 0) {
+					vlog(LOG_INFO, p, "asked the guest to power off (system_powerdown "
+					     "on %s)", p->vm->monitor);
+					continue;
+				}
+				vlog(LOG_WARN, p, "monitor %s: %s; using SIGTERM", p->vm->monitor,
+				     strerror(-r));
+			}
 			kill(p->pid, SIGTERM);
+			p->term_sent = true;
 		} else if (p->state == ST_RESTARTING) {
 			p->state = ST_STOPPED;
+		}
+	}
+}
+
+/* Step 2 of begin_stop(). */
+static void term_stragglers(struct sup *s)
+{
+	for (size_t k = s->sys->n_vms; k-- > 0;) {
+		struct vm_proc *p = &s->procs[k];
+		if (p->pid > 0 && !p->term_sent) {
+			vlog(LOG_WARN, p, "guest did not power off within %ums: SIGTERM",
+			     s->opt->stop_timeout_ms / 2);
+			kill(p->pid, SIGTERM);
+			p->term_sent = true;
 		}
 	}
 }
@@ -542,6 +651,8 @@ static int poll_timeout(const struct sup *s)
 			next = s->procs[i].restart_at_ns;
 	if (s->stopping && !s->killed_all && s->stop_deadline_ns < next)
 		next = s->stop_deadline_ns;
+	if (s->stopping && s->stop_term_ns > now && s->stop_term_ns < next)
+		next = s->stop_term_ns;
 	if (next == UINT64_MAX)
 		return -1;
 	if (next <= now)
@@ -678,6 +789,8 @@ int supervisor_run(const struct sd_system *sys, const struct sup_options *opt)
 			if (p->state == ST_RESTARTING && p->restart_at_ns <= now && !s->stopping)
 				start_vm(s, p);
 		}
+		if (s->stopping && now >= s->stop_term_ns)
+			term_stragglers(s);
 		if (s->stopping && !s->killed_all && now >= s->stop_deadline_ns)
 			kill_all(s);
 	}

@@ -212,6 +212,22 @@ int sd_load(char *const *files, int n_files, const struct sd_host *host,
 /* Human-readable summary of what each VM will get. */
 void sd_system_print(const struct sd_system *sys, FILE *f);
 
+/*
+ * A monitor address as capvm run takes it: "unix:PATH", a bare PATH with a
+ * '/', or "tcp:HOST:PORT" ("[::1]" for IPv6, "" for every interface),
+ * each optionally followed by ",opt" (mode=hmp|qmp|readline|control,
+ * public=on, QEMU's server/nowait ...).  Returns 0 or -1.
+ */
+struct sd_monitor_addr {
+	bool is_unix;
+	char path[108];
+	char host[256];
+	char port[8];
+	bool qmp;          /* mode=qmp or mode=control */
+	bool public_ok;    /* public=on */
+};
+int sd_monitor_parse(const char *text, struct sd_monitor_addr *out);
+
 /* Names for enums (for summaries, status and logs). */
 const char *sd_restart_name(enum sd_restart r);
 const char *sd_kind_name(enum sd_kind k);

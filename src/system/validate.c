@@ -494,34 +494,93 @@ static const struct { const char *name; enum attr_for who; } vm_attrs[] = {
 	{ "restart_burst", FOR_BOTH }, { "restart_interval", FOR_BOTH }, { "device", FOR_DD },
 };
 
-static bool loopback_host(const char *h, size_t n)
+static bool loopback_host(const char *h)
 {
-	return (n == 9 && !strncmp(h, "localhost", 9)) || (n == 5 && !strncmp(h, "[::1]", 5)) ||
-	       (n >= 4 && !strncmp(h, "127.", 4));
+	return !strcmp(h, "localhost") || !strcmp(h, "::1") || !strncmp(h, "127.", 4);
+}
+
+int sd_monitor_parse(const char *text, struct sd_monitor_addr *a)
+{
+	const char *comma = strchr(text, ',');
+	size_t len = comma ? (size_t)(comma - text) : strlen(text);
+	uint64_t port;
+	char portbuf[8];
+
+	memset(a, 0, sizeof(*a));
+	if (len > 4 && !strncmp(text, "tcp:", 4)) {
+		const char *hp = text + 4, *end = text + len, *colon = NULL;
+		size_t hostlen;
+		if (hp[0] == '[') {
+			const char *close = memchr(hp, ']', (size_t)(end - hp));
+			if (!close || close + 1 >= end || close[1] != ':')
+				return -1;
+			hostlen = (size_t)(close - hp - 1);
+			memcpy(a->host, hp + 1, hostlen < sizeof(a->host) ? hostlen : 0);
+			colon = close + 1;
+		} else {
+			for (const char *c = hp; c < end; c++)
+				if (*c == ':')
+					colon = c;
+			if (!colon)
+				return -1;
+			hostlen = (size_t)(colon - hp);
+			memcpy(a->host, hp, hostlen < sizeof(a->host) ? hostlen : 0);
+		}
+		if (hostlen >= sizeof(a->host) || (size_t)(end - colon - 1) >= sizeof(portbuf))
+			return -1;
+		memcpy(portbuf, colon + 1, (size_t)(end - colon - 1));
+		portbuf[end - colon - 1] = 0;
+		if (parse_uint(portbuf, 1, 65535, &port) < 0 || portbuf[0] == '0')
+			return -1;
+		snprintf(a->port, sizeof(a->port), "%llu", (unsigned long long)port);
+	} else {
+		const char *path = text;
+		if (len > 5 && !strncmp(text, "unix:", 5)) {
+			path += 5;
+			len -= 5;
+		} else if (!memchr(text, '/', len)) {
+			return -1;
+		}
+		if (len == 0 || len >= sizeof(a->path))
+			return -1;
+		a->is_unix = true;
+		memcpy(a->path, path, len);
+	}
+	while (comma) {
+		const char *opt = comma + 1;
+		size_t n;
+		comma = strchr(opt, ',');
+		n = comma ? (size_t)(comma - opt) : strlen(opt);
+		if ((n == 8 && !strncmp(opt, "mode=qmp", 8)) || (n == 12 && !strncmp(opt, "mode=control", 12)))
+			a->qmp = true;
+		else if ((n == 9 && !strncmp(opt, "public=on", 9)) || (n == 10 && !strncmp(opt, "public=yes", 10)))
+			a->public_ok = true;
+	}
+	return 0;
 }
 
 static bool check_monitor(struct validator *v, struct sd_vm *vm, const struct sd_setting *s,
 			  bool remote_ok)
 {
-	const char *m = vm->monitor;
+	struct sd_monitor_addr a;
 
-	if (!strncmp(m, "unix:", 5) && m[5])
-		return true;
-	if (!strncmp(m, "tcp:", 4)) {
-		const char *colon = strrchr(m + 4, ':');
-		uint64_t port;
-		if (colon && colon > m + 4 && parse_uint(colon + 1, 1, 65535, &port) == 0) {
-			if (!remote_ok && !loopback_host(m + 4, (size_t)(colon - (m + 4)))) {
-				ERR(s->val.loc, "%s.monitor listens on a non-loopback address; set "
-				    "%s.monitor_remote = true if that is really wanted", vm->name,
-				    vm->name);
-				return false;
-			}
-			return true;
-		}
+	if (sd_monitor_parse(vm->monitor, &a) < 0) {
+		ERR(s->val.loc, "%s.monitor must be \"unix:PATH\" or \"tcp:127.0.0.1:PORT\"",
+		    vm->name);
+		return false;
 	}
-	ERR(s->val.loc, "%s.monitor must be \"unix:PATH\" or \"tcp:127.0.0.1:PORT\"", vm->name);
-	return false;
+	if (!a.is_unix && !remote_ok && !a.public_ok && !loopback_host(a.host)) {
+		ERR(s->val.loc, "%s.monitor listens on a non-loopback address; set "
+		    "%s.monitor_remote = true if that is really wanted", vm->name, vm->name);
+		return false;
+	}
+	if (!a.is_unix && remote_ok && !a.public_ok && !loopback_host(a.host)) {
+		/* capvm run wants public=on for a non-loopback address */
+		char *m = xasprintf("%s,public=on", vm->monitor);
+		free(vm->monitor);
+		vm->monitor = m;
+	}
+	return true;
 }
 
 static bool check_console(struct validator *v, struct sd_vm *vm, const struct sd_setting *s)

@@ -245,6 +245,29 @@ TEST(affinity_string)
 	unload(&l);
 }
 
+TEST(monitor_addresses)
+{
+	static const struct { const char *addr; bool ok; } cases[] = {
+		{ "unix:/run/m.sock", true }, { "/run/m.sock", true },
+		{ "unix:/run/m,mode=qmp", true }, { "tcp:127.0.0.1:4444", true },
+		{ "tcp:localhost:4444,server,nowait", true }, { "tcp:[::1]:4444", true },
+		{ "tcp:0.0.0.0:4444,public=on", true },
+		{ "tcp::4444", false }, { "tcp:10.0.0.1:4444", false }, { "tcp:127.0.0.1:0", false },
+		{ "tcp:127.0.0.1", false }, { "telnet:x", false }, { "unix:", false },
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		struct loaded l;
+		char text[512];
+		snprintf(text, sizeof(text), VM0 "vm0.monitor = \"%s\";" END, cases[i].addr);
+		load_one(&l, text);
+		if ((l.rc == 0) != cases[i].ok) {
+			printf("  %s: %s\n", cases[i].addr, l.rc == 0 ? "accepted" : "rejected");
+			test_case_failed = 1;
+		}
+		unload(&l);
+	}
+}
+
 TEST(defaults)
 {
 	struct loaded l;
@@ -589,6 +612,7 @@ int main(void)
 	RUN(guide_example_file);
 	RUN(lexical_forms);
 	RUN(affinity_string);
+	RUN(monitor_addresses);
 	RUN(defaults);
 	RUN(merge_override_warns);
 	RUN(dataport_auto_placement);

@@ -16,7 +16,9 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -270,31 +272,65 @@ static int wait_exit(pid_t pid, int timeout_ms)
 
 /* ---- the main scenario: one system, several checks ---- */
 
-static const char *main_system =
-	"assembly {\n"
-	" composition {\n"
-	"  component VM good;\n"
-	"  component VM low;\n"
-	"  component VM other;\n"
-	"  component VM crash;\n"
-	"  component VM stubborn;\n"
-	"  connection seL4SharedData d(from good.x, to low.x);\n"
-	" }\n"
-	" configuration {\n"
-	"  good.kernel = \"/k\"; low.kernel = \"/k\"; other.kernel = \"/k\";\n"
-	"  crash.kernel = \"/k\"; stubborn.kernel = \"/k\";\n"
-	"  good.ram = 64M; low.ram = 64M; other.ram = 64M; crash.ram = 64M; stubborn.ram = 64M;\n"
-	"  good.console = \"none\"; low.console = \"none\"; other.console = \"none\";\n"
-	"  crash.console = \"none\"; stubborn.console = \"none\";\n"
-	"  d.size = 64K;\n"
-	"  good._affinity = 0; good._priority = 200;\n"
-	"  low._priority = 50; low.restart = \"always\"; low.restart_delay = 50ms;\n"
-	"  other._priority = 10; other.realtime = true;\n"
-	"  good.simple_untyped24_pool = 7;\n"
-	"  crash.restart = \"on-failure\"; crash.restart_delay = 100ms;\n"
-	"  crash.restart_burst = 3; crash.restart_interval = 10s;\n"
-	" }\n"
-	"}\n";
+#define MAIN_SYSTEM_FMT \
+	"assembly {\n" \
+	" composition {\n" \
+	"  component VM good;\n" \
+	"  component VM low;\n" \
+	"  component VM other;\n" \
+	"  component VM crash;\n" \
+	"  component VM stubborn;\n" \
+	"  connection seL4SharedData d(from good.x, to low.x);\n" \
+	" }\n" \
+	" configuration {\n" \
+	"  good.kernel = \"/k\"; low.kernel = \"/k\"; other.kernel = \"/k\";\n" \
+	"  crash.kernel = \"/k\"; stubborn.kernel = \"/k\";\n" \
+	"  good.ram = 64M; low.ram = 64M; other.ram = 64M; crash.ram = 64M; stubborn.ram = 64M;\n" \
+	"  good.console = \"none\"; low.console = \"none\"; other.console = \"none\";\n" \
+	"  crash.console = \"none\"; stubborn.console = \"none\";\n" \
+	"  d.size = 64K;\n" \
+	"  good._affinity = 0; good._priority = 200;\n" \
+	"  low._priority = 50; low.restart = \"always\"; low.restart_delay = 50ms;\n" \
+	"  other._priority = 10; other.realtime = true;\n" \
+	"  good.simple_untyped24_pool = 7;\n" \
+	"  crash.restart = \"on-failure\"; crash.restart_delay = 100ms;\n" \
+	"  crash.restart_burst = 3; crash.restart_interval = 10s;\n" \
+	"  good.monitor = \"unix:%s/good.mon\"; low.monitor = \"unix:%s/low.mon,mode=qmp\";\n" \
+	" }\n" \
+	"}\n"
+static int good_mon = -1, low_mon = -1;
+
+/* A listening socket standing in for a VM's monitor: the supervisor's
+ * connection waits in the backlog until the test accepts it. */
+static int listen_unix(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 4) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* What the supervisor sent to a monitor (first connection). */
+static void monitor_received(int lfd, char *buf, size_t len)
+{
+	int fd;
+	ssize_t n;
+
+	buf[0] = 0;
+	fcntl(lfd, F_SETFL, O_NONBLOCK);
+	fd = accept(lfd, NULL, NULL);
+	if (fd < 0)
+		return;
+	n = read(fd, buf, len - 1);
+	buf[n > 0 ? n : 0] = 0;
+	close(fd);
+}
 
 static struct sd_doc mdoc;
 static struct sd_system msys;
@@ -303,9 +339,15 @@ static bool main_ok;
 
 TEST(supervisor_starts_all)
 {
-	char buf[4096];
+	char buf[4096], text[4096], path[128];
 
-	if (make_system("main.camkes", main_system, &mdoc, &msys) < 0)
+	snprintf(text, sizeof(text), MAIN_SYSTEM_FMT, dir, dir);
+	snprintf(path, sizeof(path), "%s/good.mon", dir);
+	good_mon = listen_unix(path);
+	snprintf(path, sizeof(path), "%s/low.mon", dir);
+	low_mon = listen_unix(path);
+	CHECK(good_mon >= 0 && low_mon >= 0);
+	if (make_system("main.camkes", text, &mdoc, &msys) < 0)
 		SKIP("test description did not validate");
 	msup = start_supervisor(&msys, 1000);
 	for (int i = 0; i < 100 && !(vm_pid("good") && vm_pid("low") && vm_pid("other") &&
@@ -500,6 +542,16 @@ TEST(down_stops_everything)
 	CHECK(log_has("stubborn supervisor: still running after 1000ms: SIGKILL"));
 	rc = wait_exit(msup, 5000);
 	CHECK_EQ(rc, 0);
+	/* VMs with a monitor were asked to power off first (ACPI power button),
+	 * then got SIGTERM at half the timeout as the stand-in ignores it */
+	CHECK(log_has("good supervisor: asked the guest to power off (system_powerdown on unix:"));
+	CHECK(log_has("good supervisor: guest did not power off within 500ms: SIGTERM"));
+	monitor_received(good_mon, buf, sizeof(buf));
+	CHECK_STR(buf, "system_powerdown\n");
+	monitor_received(low_mon, buf, sizeof(buf));
+	CHECK_STR(buf, "{\"execute\":\"qmp_capabilities\"}\n{\"execute\":\"system_powerdown\"}\n");
+	close(good_mon);
+	close(low_mon);
 	for (int i = 0; i < 4; i++)
 		CHECK(!alive(pids[i]));
 	snprintf(path, sizeof(path), "%s/term.good", dir);
