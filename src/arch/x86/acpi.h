@@ -1,6 +1,6 @@
 /*
  * ACPI tables for a hardware-reduced x86 VM: RSDP, XSDT, FADT, DSDT, MADT.
- * The DSDT describes the serial port, the virtio-mmio devices (_HID
+ * The DSDT describes the serial port, the CMOS RTC, the virtio-mmio devices (_HID
  * LNRO0005, which is how a stock kernel without device tree finds them),
  * pvpanic, the power button on a generic event device, and \_S5 for
  * power-off through the FADT sleep control register.
@@ -38,7 +38,8 @@ struct acpi_config {
  *  - PORT_ACPI_RESET, 8-bit write of ACPI_RESET_VALUE means reset.
  *  - IRQ_GED pulsed (edge) = power button pressed (system_powerdown).
  *  - PORT_PVPANIC: reads return the supported events (bit 0 PANICKED,
- *    bit 1 CRASH_LOADED); a write of bit 0 means the guest panicked.
+ *    bit 1 CRASH_LOADED); a write of bit 0 (bit 1 instead when a kdump
+ *    kernel is loaded, if reads offered it) means the guest panicked.
  */
 
 /*
