@@ -29,7 +29,7 @@ echo "== file backend (page cache), $((n / 4)) writes"
 "$out" --backend "$img" --requests $((n / 4)) --write
 
 short=200000
-if perf stat -e instructions true 2>&1 | grep -q '^ *[0-9]'; then
+if perf stat -e instructions true 2>&1 | grep -Eq '^ *[0-9][0-9,.]* +instructions'; then
 	echo "== instructions per request (perf stat, $short null reads, whole process)"
 	perf stat -e instructions -x, "$out" --backend null --requests $short 2>&1 >/dev/null |
 		awk -F, -v n=$short '/instructions/ { printf "  %.0f instructions/request\n", $1 / n }'
