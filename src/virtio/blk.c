@@ -107,6 +107,7 @@ struct blk_discard_seg {
 /* One request handed to io_uring; its slot index is the SQE's user_data. */
 struct blk_req {
 	struct virtqueue *vq;
+	uint32_t vq_epoch;            /* vq->epoch when popped */
 	uint16_t head;
 	uint8_t type;
 	uint8_t *status;              /* host pointer to the guest's status byte */
@@ -121,6 +122,7 @@ struct blk_req {
 struct blk {
 	struct virtio_device dev;     /* first: the model is found from dev */
 	struct blk_options opt;
+	char name[32];                /* dev->name points here: callers pass stack buffers */
 	struct virtio_blk_config config;
 	uint64_t capacity;            /* sectors */
 	int fd;                       /* image (-1 for the null backend) */
@@ -434,6 +436,7 @@ static void handle_request(struct blk *b, struct virtqueue *vq, struct virtq_cha
 	}
 
 	req->vq = vq;
+	req->vq_epoch = vq->epoch;
 	req->head = c->head;
 	req->type = (uint8_t)hdr.type;
 	req->status = status;
@@ -514,7 +517,8 @@ static void complete_cqe(struct blk *b, struct io_uring_cqe *cqe)
 	} else if (req->type == VIRTIO_BLK_T_OUT) {
 		b->stats.bytes_written += req->data_len;
 	}
-	if (req->vq->active)  /* a queue taken away meanwhile gets nothing */
+	/* A queue taken away (or reset and set up again) meanwhile gets nothing. */
+	if (req->vq->active && req->vq->epoch == req->vq_epoch)
 		complete_now(b, req->vq, req->head, req->status, status, written);
 done:
 	b->stats.in_flight--;
@@ -676,7 +680,8 @@ struct virtio_device *virtio_blk_create(const struct blk_options *o, const struc
 	b->opt = *o;
 	b->fd = b->fd_buffered = b->ring_efd = -1;
 	dev = &b->dev;
-	dev->name = name;
+	snprintf(b->name, sizeof(b->name), "%s", name ? name : "blk");
+	dev->name = b->name;
 	dev->device_id = VIRTIO_ID_BLOCK;
 	dev->config_size = sizeof(b->config);
 	dev->nr_queues = 1;

@@ -221,8 +221,7 @@ static void write_reg(struct mmio_state *s, uint64_t off, uint32_t val)
 			return;
 		if (val == 0) {
 			/* Driver takes the queue away (e.g. on driver unload). */
-			vq->ready = false;
-			vq->active = false;
+			virtq_deactivate(vq);
 		} else if (!vq->ready) {
 			vq->ready = true;
 			if (virtio_status(dev) & VIRTIO_STATUS_DRIVER_OK)

@@ -18,6 +18,9 @@ int virtio_device_init(struct virtio_device *dev)
 	    !qmax || (qmax & (qmax - 1)) || qmax > VIRTQ_MAX_SIZE || !dev->ops ||
 	    !dev->ops->queue_notify || !dev->ops->config_read || !dev->mem)
 		return -1;
+	/* Keep our own copy: callers may pass a temporary buffer. */
+	snprintf(dev->name_storage, sizeof(dev->name_storage), "%s", dev->name ? dev->name : "virtio");
+	dev->name = dev->name_storage;
 	dev->host_features |= VIRTIO_BIT(VIRTIO_F_VERSION_1) |
 			      VIRTIO_BIT(VIRTIO_F_INDIRECT_DESC) |
 			      VIRTIO_BIT(VIRTIO_F_EVENT_IDX);

@@ -153,6 +153,7 @@ struct virtio_device {
 	pthread_mutex_t lock;        /* see "Threads and locking" above */
 	bool needs_reset_logged;     /* log the first cause only, until reset */
 	struct virtio_counters stats;
+	char name_storage[32];       /* virtio_device_init copies name here */
 
 	/* Set by the transport: deliver isr_bits to the guest (any thread). */
 	void (*raise_irq)(struct virtio_device *dev, uint32_t isr_bits);

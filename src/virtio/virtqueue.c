@@ -26,10 +26,19 @@ void virtq_reset(struct virtqueue *vq)
 {
 	struct virtio_device *dev = vq->dev;
 	uint16_t index = vq->index;
+	uint32_t epoch = vq->epoch;
 
 	memset(vq, 0, sizeof(*vq));
 	vq->dev = dev;
 	vq->index = index;
+	vq->epoch = epoch + 1;
+}
+
+void virtq_deactivate(struct virtqueue *vq)
+{
+	vq->ready = false;
+	vq->active = false;
+	vq->epoch++;
 }
 
 static bool is_power_of_2(uint32_t x) { return x && !(x & (x - 1)); }
@@ -71,6 +80,7 @@ int virtq_activate(struct virtqueue *vq, uint16_t max_size)
 	vq->used_idx = 0;
 	vq->signalled_used_valid = false;
 	vq->in_flight = 0;
+	vq->epoch++;
 	vq->active = true;
 	return 0;
 }

@@ -112,6 +112,13 @@ struct virtqueue {
 	bool signalled_used_valid;
 	uint16_t in_flight;          /* popped, not yet pushed */
 
+	/*
+	 * Bumped whenever the queue is (re)activated, deactivated or reset.
+	 * A device that completes work asynchronously records it when it
+	 * pops a chain and drops the completion if it changed meanwhile.
+	 */
+	uint32_t epoch;
+
 	/* Counters (read by the monitor; written only by the queue's thread). */
 	uint64_t popped;
 	uint64_t pushed;
@@ -139,6 +146,8 @@ struct virtq_chain {
 
 /* Reset vq to the unconfigured state (transport reset). */
 void virtq_reset(struct virtqueue *vq);
+/* The driver took the queue away (QueueReady = 0): stop using it. */
+void virtq_deactivate(struct virtqueue *vq);
 
 /*
  * Check the driver's configuration (size a power of 2 <= max_size, each ring
