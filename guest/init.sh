@@ -22,6 +22,14 @@ while read -r name path; do
 	esac
 done < /etc/capvm-modules
 
+# The ACPI power button (capvm's system_powerdown, `capvm system down`)
+# reaches user space as an input event; busybox acpid turns it into a
+# power-off.
+mkdir -p /etc/acpi/PWRF /var/log /var/run
+printf '#!/bin/sh\necho "CAPVM-GUEST-POWERBUTTON"\nsync\npoweroff -f\n' > /etc/acpi/PWRF/00000080
+chmod +x /etc/acpi/PWRF/00000080
+acpid -c /etc/acpi -l /dev/null 2>/dev/null
+
 echo "CAPVM-GUEST-INIT"
 
 # Online CPUs: /sys/devices/system/cpu/online is a list like "0-3,6".
