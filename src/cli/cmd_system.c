@@ -166,7 +166,7 @@ int cmd_system(int argc, char **argv)
 				sd_system_print(&sys, stdout);
 		} else if (dry_run) {
 			for (size_t i = 0; i < sys.n_vms; i++) {
-				char **a = sup_build_argv(&sys, i, NULL);
+				char **a = sup_build_argv(&sys, i, NULL, opt.log_path);
 				for (char **p = a; *p; p++)
 					printf("%s%s", p == a ? "" : " ", *p);
 				printf("\n");

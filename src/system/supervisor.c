@@ -124,7 +124,8 @@ static void arg_add(struct argv_buf *a, const char *fmt, ...)
 	a->v[a->n] = NULL;
 }
 
-char **sup_build_argv(const struct sd_system *sys, size_t i, const int *dp_fds)
+char **sup_build_argv(const struct sd_system *sys, size_t i, const int *dp_fds,
+		      const char *default_log)
 {
 	const struct sd_vm *vm = &sys->vms[i];
 	struct argv_buf a = { 0 };
@@ -148,8 +149,8 @@ char **sup_build_argv(const struct sd_system *sys, size_t i, const int *dp_fds)
 	if (vm->monitor) {
 		arg_add(&a, "--monitor"); arg_add(&a, "%s", vm->monitor);
 	}
-	if (vm->log) {
-		arg_add(&a, "--log"); arg_add(&a, "%s", vm->log);
+	if (vm->log || default_log) {
+		arg_add(&a, "--log"); arg_add(&a, "%s", vm->log ? vm->log : default_log);
 	}
 	for (int d = 0; d < vm->n_devs; d++) {
 		arg_add(&a, vm->devs[d].kind == SD_DEV_DISK ? "--disk" : "--net");
@@ -221,7 +222,7 @@ static void start_vm(struct sup *s, struct vm_proc *p)
 {
 	const struct sd_vm *vm = p->vm;
 	size_t idx = (size_t)(vm - s->sys->vms);
-	char **argv = sup_build_argv(s->sys, idx, s->dp_fds);
+	char **argv = sup_build_argv(s->sys, idx, s->dp_fds, s->opt->log_path);
 	struct sd_sched sc;
 	pid_t parent = getpid(), pid;
 	uint64_t now = now_ns();
@@ -672,6 +673,10 @@ static void handle_signals(struct sup *s)
 		case SIGHUP:
 			log_reopen();
 			log_info(COMP, "SIGHUP: log file reopened");
+			/* the VMs that write a log file reopen theirs too */
+			for (size_t i = 0; i < s->sys->n_vms; i++)
+				if (s->procs[i].pid > 0 && (s->procs[i].vm->log || s->opt->log_path))
+					kill(s->procs[i].pid, SIGHUP);
 			break;
 		case SIGTERM:
 		case SIGINT:

@@ -33,10 +33,12 @@ char *sup_default_control(const char *system_name);
 /*
  * The arguments of the `capvm run` process for VM i (argv[0] = "capvm",
  * argv[1] = "run", NULL-terminated, malloc'd; free with sup_free_argv).
- * dp_fds[d] is the fd of dataport d of sys (or -1 to print "fd=N" as a
- * placeholder, for --dry-run).
+ * dp_fds[d] is the fd of dataport d of sys (NULL: print "fd=N" as a
+ * placeholder, for --dry-run).  default_log is the --log of a VM without
+ * its own `log` attribute (NULL: none).
  */
-char **sup_build_argv(const struct sd_system *sys, size_t i, const int *dp_fds);
+char **sup_build_argv(const struct sd_system *sys, size_t i, const int *dp_fds,
+		      const char *default_log);
 void sup_free_argv(char **argv);
 
 /* Runs the system until every VM has stopped for good or it is told to

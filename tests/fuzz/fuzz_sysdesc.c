@@ -46,7 +46,7 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 			sd_system_print(&sys, devnull);
 		for (size_t i = 0; i < sys.n_vms; i++)
 			sup_free_argv(sup_build_argv(&sys, i, sys.n_dps <= sizeof(fds) / sizeof(fds[0])
-							       ? fds : NULL));
+							       ? fds : NULL, NULL));
 	}
 	if (devnull)
 		sd_diag_print(&diags, devnull);

@@ -379,7 +379,7 @@ TEST(run_command_line)
 	dump_diags(&l);
 	CHECK_EQ(l.rc, 0);
 	if (l.rc == 0) {
-		argv = sup_build_argv(&l.sys, 0, fds);
+		argv = sup_build_argv(&l.sys, 0, fds, "/tmp/sup.log");
 		CHECK_STR(argv[0], "capvm");
 		CHECK_STR(argv[1], "run");
 		CHECK(argv_has(argv, "--name", "a"));
@@ -400,13 +400,14 @@ TEST(run_command_line)
 		CHECK(!argv_has(argv, "--priority", NULL));
 		CHECK(!argv_has(argv, "--realtime", NULL));
 		sup_free_argv(argv);
-		argv = sup_build_argv(&l.sys, 1, fds);
+		argv = sup_build_argv(&l.sys, 1, fds, NULL);
 		CHECK(!argv_has(argv, "--hugepages", NULL));
+		CHECK(!argv_has(argv, "--log", NULL));
 		CHECK(!argv_has(argv, "--priority", NULL));
 		CHECK(argv_has(argv, "--mem", "256M"));
 		sup_free_argv(argv);
 		l.sys.vms[0].realtime = false;
-		argv = sup_build_argv(&l.sys, 0, fds);
+		argv = sup_build_argv(&l.sys, 0, fds, "/tmp/sup.log");
 		CHECK(argv_has(argv, "--priority", "200"));
 		sup_free_argv(argv);
 	}

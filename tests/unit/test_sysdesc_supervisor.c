@@ -60,10 +60,11 @@ static int setup_dir(void)
 		"echo \"$$ $*\" >> %s/starts.$name\n"
 		"case $name in\n"
 		"crash*) sleep 0.1; exit 3;;\n"
-		"stubborn*) trap '' TERM; while :; do sleep 0.1; done;;\n"
+		"stubborn*) trap '' TERM HUP; while :; do sleep 0.1; done;;\n"
 		"*) trap 'echo \"$$ TERM\" >> %s/term.'$name'; exit 0' TERM\n"
+		"   trap 'echo \"$$ HUP\" >> %s/hup.'$name HUP\n"
 		"   while :; do sleep 0.1; done;;\n"
-		"esac\n", dir, dir);
+		"esac\n", dir, dir, dir);
 	fclose(f);
 	return chmod(script, 0755);
 }
@@ -522,6 +523,11 @@ TEST(sighup_reopens_log)
 	for (int i = 0; i < 50 && !log_has("log file reopened"); i++)
 		sleep_ms(20);
 	CHECK(log_has("SIGHUP: log file reopened"));
+	/* passed on to the VMs, which log to the same file */
+	snprintf(moved, sizeof(moved), "%s/hup.good", dir);
+	for (int i = 0; i < 50 && count_lines(moved) < 1; i++)
+		sleep_ms(20);
+	CHECK_EQ(count_lines(moved), 1);
 }
 
 TEST(down_stops_everything)
