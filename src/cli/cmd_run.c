@@ -50,6 +50,12 @@ static void run_usage(FILE *f)
 "                       virtio-blk on a raw image (repeatable); PATH null[,size=N]\n"
 "                       is a device without storage, for benchmarks\n"
 "  --rng                virtio-rng fed from getrandom()\n"
+"  --net tap=NAME[,mac=MAC][,mtu=N]\n"
+"                       virtio-net on tap NAME (attached, or created if missing;\n"
+"                       needs CAP_NET_ADMIN or a tap owned by you); repeatable\n"
+"  --virtio-console SPEC\n"
+"                       virtio-console: the guest's hvc0 on stdio, file:PATH,\n"
+"                       unix:PATH or none (--console stays the serial port)\n"
 "  --monitor ADDR       QEMU-style human monitor on unix:PATH or tcp:127.0.0.1:PORT\n"
 "                       (e.g. echo \"info status\" | nc -U PATH); repeatable\n"
 "  --qmp ADDR           QMP (JSON) monitor on unix:PATH or tcp:127.0.0.1:PORT\n"
@@ -212,6 +218,7 @@ enum {
 	OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_MEM, OPT_CPUS, OPT_HUGEPAGES, OPT_CONSOLE,
 	OPT_NAME, OPT_REBOOT, OPT_LOG, OPT_AFFINITY, OPT_PRIORITY, OPT_DATAPORT, OPT_MEM_SHARED,
 	OPT_DISK, OPT_RNG, OPT_MONITOR, OPT_QMP,
+	OPT_NET, OPT_VCONSOLE,
 };
 
 static const struct option run_options[] = {
@@ -231,6 +238,8 @@ static const struct option run_options[] = {
 	{ "mem-shared", no_argument, NULL, OPT_MEM_SHARED },
 	{ "disk", required_argument, NULL, OPT_DISK },
 	{ "rng", no_argument, NULL, OPT_RNG },
+	{ "net", required_argument, NULL, OPT_NET },
+	{ "virtio-console", required_argument, NULL, OPT_VCONSOLE },
 	{ "monitor", required_argument, NULL, OPT_MONITOR },
 	{ "qmp", required_argument, NULL, OPT_QMP },
 	{ "quiet", no_argument, NULL, 'q' },
@@ -326,6 +335,15 @@ int cmd_run(int argc, char **argv)
 			}
 			break;
 		case OPT_RNG: devs.rng = true; break;
+		case OPT_NET:
+		case OPT_VCONSOLE:
+			if ((opt == OPT_NET ? run_devices_parse_net : run_devices_parse_vconsole)
+			    (&devs, optarg, err, sizeof(err)) < 0) {
+				fprintf(stderr, "capvm run: --%s %s: %s\n",
+					opt == OPT_NET ? "net" : "virtio-console", optarg, err);
+				return VM_EXIT_ERROR;
+			}
+			break;
 		case OPT_MONITOR:
 		case OPT_QMP:
 			if (run_monitor_add_address(&mon, optarg, opt == OPT_QMP) < 0) {

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "arch/x86/vm.h"
+#include "virtio/console.h"
 #include "virtio/mmio.h"
 #include "virtio/rng.h"
 #include "virtio/virtio.h"
@@ -18,6 +19,30 @@ int run_devices_parse_disk(struct run_devices *d, const char *spec, char *err, s
 	if (virtio_blk_parse(spec, &d->disks[d->nr_disks], err, errlen) < 0)
 		return -1;
 	d->nr_disks++;
+	return 0;
+}
+
+int run_devices_parse_net(struct run_devices *d, const char *spec, char *err, size_t errlen)
+{
+	if (d->nr_nets >= RUN_MAX_NETS) {
+		snprintf(err, errlen, "at most %d network devices", RUN_MAX_NETS);
+		return -1;
+	}
+	if (virtio_net_parse(spec, &d->nets[d->nr_nets], err, errlen) < 0)
+		return -1;
+	d->nr_nets++;
+	return 0;
+}
+
+int run_devices_parse_vconsole(struct run_devices *d, const char *spec, char *err, size_t errlen)
+{
+	if (d->nr_vconsoles >= RUN_MAX_VCONSOLES) {
+		snprintf(err, errlen, "at most %d virtio consoles", RUN_MAX_VCONSOLES);
+		return -1;
+	}
+	if (virtio_console_parse(spec, err, errlen) < 0)
+		return -1;
+	d->vconsoles[d->nr_vconsoles++] = spec;
 	return 0;
 }
 
@@ -49,6 +74,18 @@ int run_devices_create(struct run_devices *d, struct vm *vm, char *err, size_t e
 	for (int i = 0; i < d->nr_disks; i++) {
 		snprintf(name, sizeof(name), "blk%d", i);
 		struct virtio_device *dev = virtio_blk_create(&d->disks[i], mem, name, err, errlen);
+		if (!dev || run_devices_attach(d, vm, dev, err, errlen) < 0)
+			return -1;
+	}
+	for (int i = 0; i < d->nr_nets; i++) {
+		snprintf(name, sizeof(name), "net%d", i);
+		struct virtio_device *dev = virtio_net_create(&d->nets[i], mem, name, err, errlen);
+		if (!dev || run_devices_attach(d, vm, dev, err, errlen) < 0)
+			return -1;
+	}
+	for (int i = 0; i < d->nr_vconsoles; i++) {
+		snprintf(name, sizeof(name), "console%d", i);
+		struct virtio_device *dev = virtio_console_create(d->vconsoles[i], mem, name, err, errlen);
 		if (!dev || run_devices_attach(d, vm, dev, err, errlen) < 0)
 			return -1;
 	}

@@ -13,8 +13,11 @@
 #include <stddef.h>
 
 #include "virtio/blk.h"
+#include "virtio/net.h"
 
 #define RUN_MAX_DISKS 8
+#define RUN_MAX_NETS 4
+#define RUN_MAX_VCONSOLES 2
 
 struct vm;
 struct virtio_mmio;
@@ -24,6 +27,10 @@ struct run_devices {
 	int nr_disks;
 	struct blk_options disks[RUN_MAX_DISKS];
 	bool rng;
+	int nr_nets;
+	struct net_options nets[RUN_MAX_NETS];
+	int nr_vconsoles;
+	const char *vconsoles[RUN_MAX_VCONSOLES];  /* chardev specs */
 
 	int nr_transports;
 	struct virtio_mmio *transports[16];
@@ -31,6 +38,9 @@ struct run_devices {
 
 /* --disk SPEC: returns 0 or -1 with a message in err. */
 int run_devices_parse_disk(struct run_devices *d, const char *spec, char *err, size_t errlen);
+/* --net SPEC and --virtio-console SPEC: 0 or -1 with a message in err. */
+int run_devices_parse_net(struct run_devices *d, const char *spec, char *err, size_t errlen);
+int run_devices_parse_vconsole(struct run_devices *d, const char *spec, char *err, size_t errlen);
 /* Create every device and wire it into vm (before boot). */
 int run_devices_create(struct run_devices *d, struct vm *vm, char *err, size_t errlen);
 /* Start their I/O threads (just before the vCPUs run). */
