@@ -1116,31 +1116,30 @@ void sd_system_free(struct sd_system *sys)
 
 void sd_host_probe(struct sd_host *h)
 {
-	void *buf = NULL;
-	size_t len = 0;
+	char line[4096], *p;
 	struct sysinfo si;
+	FILE *f;
 
 	memset(h, 0, sizeof(*h));
 	h->check_files = true;
-	if (read_file("/sys/devices/system/cpu/online", &buf, &len) == 0 ||
-	    read_file("/sys/devices/system/cpu/possible", &buf, &len) == 0) {
-		char *s = realloc(buf, len + 1), *p;
-		if (!s)
-			abort();
-		s[len] = 0;
-		for (p = s; *p && isdigit((unsigned char)*p);) {
-			unsigned long lo = strtoul(p, &p, 10), hi = lo;
-			if (*p == '-')
-				hi = strtoul(p + 1, &p, 10);
-			for (unsigned long c = lo; c <= hi && c < SD_MAX_CPUS; c++) {
-				h->online[c] = 1;
-				if ((int)c >= h->n_cpus)
-					h->n_cpus = (int)c + 1;
+	/* "0-3,6,8-9"; sysfs sizes read as 4096, so no read_file() here */
+	f = fopen("/sys/devices/system/cpu/online", "re");
+	if (f) {
+		if (fgets(line, sizeof(line), f)) {
+			for (p = line; isdigit((unsigned char)*p);) {
+				unsigned long lo = strtoul(p, &p, 10), hi = lo;
+				if (*p == '-')
+					hi = strtoul(p + 1, &p, 10);
+				for (unsigned long c = lo; c <= hi && c < SD_MAX_CPUS; c++) {
+					h->online[c] = 1;
+					if ((int)c >= h->n_cpus)
+						h->n_cpus = (int)c + 1;
+				}
+				if (*p == ',')
+					p++;
 			}
-			if (*p == ',')
-				p++;
 		}
-		free(s);
+		fclose(f);
 	}
 	if (h->n_cpus == 0) {
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
