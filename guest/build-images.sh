@@ -52,6 +52,10 @@ if [ ! -f "$out/vmlinux" ] || [ "$out/vmlinux" -ot "$out/bzImage" ]; then
 fi
 ln -sfn "kernel/lib/modules/$ver" "$out/modules"
 
+# Static guest programs built from this repository: the hostile virtio
+# driver (guest/hostile/, docs/hostile-guest.md), listed in $extra_list.
+guest/hostile/build.sh "$out/capvm-hostile"
+
 # The extra files later issues add: "SRC [DEST]" per line, SRC relative to
 # the repository root (or absolute), DEST inside the image (default
 # /bin/<basename of SRC>).
