@@ -541,6 +541,65 @@ TEST(iothread_roundtrip)
 	vdrv_destroy(&d);
 }
 
+/* QueueReady 0 while I/O is in flight, queue set up again: the old
+ * completions must not land in the new ring. */
+TEST(queue_taken_away_with_io_in_flight)
+{
+	struct vblk_req r[8];
+	uint64_t buf;
+	uint32_t id, len;
+
+	CHECK(setup("", ~0ULL) == 0);
+	buf = vdrv_alloc(&d, 8 * 4096, 4096);
+	memset(r, 0, sizeof(r));
+	for (int i = 0; i < 8; i++)
+		vblk_queue(&d, &r[i], VBLK_T_IN, (uint64_t)i * 8, buf + (uint64_t)i * 4096, 4096, true);
+	vdrv_kick(&d, 0);
+	vdrv_poll_timeout(&d, 0);  /* submitted, maybe not completed */
+	vdrv_write32(&d, VDRV_QUEUE_SEL, 0);
+	vdrv_write32(&d, VDRV_QUEUE_READY, 0);
+	CHECK(vdrv_setup_queue(&d, 0, 128) == 0);  /* fresh rings, ready again */
+	for (int i = 0; i < 50; i++)
+		vdrv_poll_timeout(&d, 2);  /* old completions arrive now */
+	CHECK_EQ(virtio_blk_stats(dev)->in_flight, 0);
+	CHECK(!vdrv_get_used(&d, 0, &id, &len));  /* nothing in the new ring */
+	struct vblk_req r2 = { 0 };
+	CHECK_EQ(vblk_do(&d, &r2, VBLK_T_IN, 0, buf, 4096, NULL), VBLK_S_OK);
+	vdrv_destroy(&d);
+}
+
+/* The I/O thread serves requests while the "vCPU" resets the device. */
+TEST(reset_under_load_with_iothread)
+{
+	uint64_t buf;
+	uint32_t id, len;
+
+	CHECK(setup("", ~0ULL) == 0);
+	CHECK(virtio_mmio_start(d.t) == 0);
+	buf = vdrv_alloc(&d, 4096, 4096);
+	for (int round = 0; round < 20; round++) {
+		uint64_t mark = d.alloc_next;
+		for (int i = 0; i < 40; i++) {
+			struct vblk_req r = { 0 };
+			if (vblk_queue(&d, &r, i & 1 ? VBLK_T_OUT : VBLK_T_IN, (uint64_t)i * 8, buf, 4096,
+				       true) < 0)
+				break;
+			vdrv_kick(&d, 0);
+		}
+		usleep(200);
+		while (vdrv_get_used(&d, 0, &id, &len))
+			;
+		/* reset mid-flight and bring the device up again */
+		CHECK(vdrv_negotiate(&d, ~0ULL) == 0);
+		d.alloc_next = mark;  /* reuse guest memory for the next round */
+		CHECK(vdrv_setup_queue(&d, 0, 128) == 0);
+		CHECK(vdrv_driver_ok(&d) == 0);
+		CHECK_EQ(virtio_blk_stats(dev)->in_flight, 0);
+	}
+	CHECK(!(vdrv_status(&d) & VIRTIO_STATUS_DEVICE_NEEDS_RESET));
+	vdrv_destroy(&d);
+}
+
 int main(void)
 {
 	log_set_level(LOG_ERROR);
@@ -566,6 +625,8 @@ int main(void)
 	RUN(cache_none);
 	RUN(batch_and_reset_with_io_in_flight);
 	RUN(iothread_roundtrip);
+	RUN(queue_taken_away_with_io_in_flight);
+	RUN(reset_under_load_with_iothread);
 	unlink(img);
 	return test_exit();
 }

@@ -215,6 +215,35 @@ TEST(address_length_overflow)
 	teardown();
 }
 
+/* Two adjacent memory regions: a buffer may not span both (no assumption
+ * that they are contiguous in the host). */
+TEST(buffer_straddles_two_regions)
+{
+	static uint8_t second[4096];
+
+	CHECK(setup(ALL_FEATURES) == 0);
+	guest_mem_add(&d.mem, VDRV_GPA_BASE + RAM_SIZE, sizeof(second), second);
+	set_desc(0, VDRV_GPA_BASE + RAM_SIZE - 8, 16, VIRTQ_DESC_F_WRITE, 0);
+	vdrv_publish(&d, 0, 0);
+	run();
+	CHECK(needs_reset());
+	teardown();
+}
+
+TEST(buffer_in_second_region_ok)
+{
+	static uint8_t second[4096];
+
+	CHECK(setup(ALL_FEATURES) == 0);
+	guest_mem_add(&d.mem, VDRV_GPA_BASE + RAM_SIZE, sizeof(second), second);
+	set_desc(0, VDRV_GPA_BASE + RAM_SIZE + 8, 16, VIRTQ_DESC_F_WRITE, 0);
+	vdrv_publish(&d, 0, 0);
+	run();
+	CHECK(!needs_reset());
+	CHECK_EQ(second[8], 0xab);
+	teardown();
+}
+
 TEST(readable_after_writable)
 {
 	CHECK(setup(ALL_FEATURES) == 0);
@@ -601,6 +630,8 @@ int main(void)
 	RUN(address_straddles_ram_end);
 	RUN(address_at_ram_end_ok);
 	RUN(address_length_overflow);
+	RUN(buffer_straddles_two_regions);
+	RUN(buffer_in_second_region_ok);
 	RUN(readable_after_writable);
 	RUN(nested_indirect);
 	RUN(indirect_with_next);
