@@ -38,6 +38,7 @@
 
 #define MAX_PENDING_EVENTS   1024
 #define CLOSE_FLUSH_NS       (2000ULL * 1000 * 1000)   /* after EOF/error */
+#define DRAIN_NS             (1000ULL * 1000 * 1000)
 #define QUIT_FLUSH_MS        1000
 #define DESTROY_FLUSH_MS     200
 #define READ_CHUNK           16384
@@ -59,6 +60,7 @@ struct client {
 	bool read_eof;
 	bool dead;              /* socket error: close now */
 	bool quit_done;
+	bool draining;          /* our side shut, discarding input */
 	uint64_t deadline_ns;   /* 0, or when to give up flushing */
 	unsigned int id;
 };
@@ -581,7 +583,8 @@ static void client_service(struct monitor *mon, struct client *c, short revents)
 		ssize_t n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
 
 		if (n > 0) {
-			session_feed(&c->sess, buf, (size_t)n);
+			if (!c->draining)
+				session_feed(&c->sess, buf, (size_t)n);
 		} else if (n == 0) {
 			c->read_eof = true;
 			session_feed_eof(&c->sess);
@@ -609,9 +612,22 @@ static bool client_finished(struct client *c, uint64_t now)
 {
 	if (c->dead || c->sess.out.overflow)
 		return true;
+	if (c->draining)
+		return c->read_eof || now >= c->deadline_ns;
 	if (c->read_eof || c->sess.want_close) {
-		if (c->sess.out.len == 0)
-			return true;
+		if (c->sess.out.len == 0) {
+			if (c->read_eof)
+				return true;
+			/* We end the conversation (oversized input) while the
+			 * client may still be sending.  Closing with unread
+			 * input would make TCP reset the connection and lose
+			 * the error reply just sent: close our side, swallow
+			 * its input for a moment, then close. */
+			shutdown(c->fd, SHUT_WR);
+			c->draining = true;
+			c->deadline_ns = now + DRAIN_NS;
+			return false;
+		}
 		if (!c->deadline_ns)
 			c->deadline_ns = now + CLOSE_FLUSH_NS;
 		return now >= c->deadline_ns;
@@ -639,7 +655,7 @@ static void *monitor_thread(void *arg)
 
 			if (!c)
 				continue;
-			if (!c->read_eof && !c->sess.want_close)
+			if (!c->read_eof && (!c->sess.want_close || c->draining))
 				ev |= POLLIN;
 			if (c->sess.out.len > 0)
 				ev |= POLLOUT;

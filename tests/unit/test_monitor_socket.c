@@ -167,19 +167,19 @@ static void hmp_conversation(struct conn *c)
 {
 	const char *r;
 
-	CHECK(conn_until(c, "(qemu) ", 2000) != NULL);
+	CHECK(conn_until(c, "(qemu) ", 5000) != NULL);
 	conn_send(c, "info status\n");
-	r = conn_until(c, "(qemu) ", 2000);
+	r = conn_until(c, "(qemu) ", 5000);
 	CHECK_STR(r, "info status\r\nVM status: running\r\n(qemu) ");
 	conn_send(c, "stop\n");
-	CHECK_STR(conn_until(c, "(qemu) ", 2000), "stop\r\n(qemu) ");
+	CHECK_STR(conn_until(c, "(qemu) ", 5000), "stop\r\n(qemu) ");
 	conn_send(c, "info status\n");
-	CHECK_STR(conn_until(c, "(qemu) ", 2000), "info status\r\nVM status: paused\r\n(qemu) ");
+	CHECK_STR(conn_until(c, "(qemu) ", 5000), "info status\r\nVM status: paused\r\n(qemu) ");
 	conn_send(c, "cont\ninfo status\n");
-	CHECK_STR(conn_until(c, "(qemu) ", 2000), "cont\r\n(qemu) ");
-	CHECK_STR(conn_until(c, "(qemu) ", 2000), "info status\r\nVM status: running\r\n(qemu) ");
+	CHECK_STR(conn_until(c, "(qemu) ", 5000), "cont\r\n(qemu) ");
+	CHECK_STR(conn_until(c, "(qemu) ", 5000), "info status\r\nVM status: running\r\n(qemu) ");
 	conn_send(c, "info cpus\n");
-	CHECK_STR(conn_until(c, "(qemu) ", 2000),
+	CHECK_STR(conn_until(c, "(qemu) ", 5000),
 		  "info cpus\r\n* CPU #0: thread_id=1234\r\n  CPU #1: thread_id=1235\r\n(qemu) ");
 }
 
@@ -214,7 +214,7 @@ TEST(hmp_over_unix_and_tcp)
 /* Read one "\r\n"-terminated QMP line. */
 static const char *qmp_line(struct conn *c)
 {
-	return conn_until(c, "\r\n", 2000);
+	return conn_until(c, "\r\n", 5000);
 }
 
 static void qmp_conversation(struct conn *c)
@@ -340,7 +340,7 @@ TEST(events_from_other_threads)
 		pthread_join(th[i], NULL);
 	int got = 0;
 
-	while ((l = conn_until(neg, "\r\n", 2000)) && strstr(l, "\"event\": \"WATCHDOG\", \"data\": "
+	while ((l = conn_until(neg, "\r\n", 5000)) && strstr(l, "\"event\": \"WATCHDOG\", \"data\": "
 							   "{\"action\": \"pause\"}}\r\n"))
 		if (++got == 400)
 			break;
@@ -354,7 +354,7 @@ TEST(events_from_other_threads)
 	monitor_destroy(mon);
 	l = qmp_line(neg);
 	CHECK(l && strstr(l, "\"reason\": \"host-qmp-quit\""));
-	CHECK(conn_sees_eof(neg, 2000));
+	CHECK(conn_sees_eof(neg, 5000));
 	conn_close(neg);
 	conn_close(raw);
 }
@@ -372,13 +372,13 @@ TEST(client_limit_and_vanishing_clients)
 	CHECK_EQ(monitor_start(mon), 0);
 	for (int i = 0; i < MONITOR_MAX_CLIENTS; i++) {
 		c[i] = conn_unix(path);
-		CHECK(conn_until(c[i], "(qemu) ", 2000) != NULL);
+		CHECK(conn_until(c[i], "(qemu) ", 5000) != NULL);
 	}
 	/* One too many: told so and closed. */
 	c[MONITOR_MAX_CLIENTS] = conn_unix(path);
-	CHECK_STR(conn_until(c[MONITOR_MAX_CLIENTS], "\r\n", 2000),
+	CHECK_STR(conn_until(c[MONITOR_MAX_CLIENTS], "\r\n", 5000),
 		  "Error: too many monitor connections\r\n");
-	CHECK(conn_sees_eof(c[MONITOR_MAX_CLIENTS], 2000));
+	CHECK(conn_sees_eof(c[MONITOR_MAX_CLIENTS], 5000));
 	conn_close(c[MONITOR_MAX_CLIENTS]);
 
 	/* Clients that leave mid-command, one abruptly with unread output. */
@@ -386,22 +386,35 @@ TEST(client_limit_and_vanishing_clients)
 	conn_close(c[0]);
 	conn_send(c[1], "info block\ninfo block\ninfo block\n");
 	conn_close(c[1]);
-	usleep(100 * 1000);
 
-	/* Their slots are free again, the others still work. */
-	c[0] = conn_unix(path);
-	CHECK(conn_until(c[0], "(qemu) ", 2000) != NULL);
+	/* Their slots become free again (retry while the server has not
+	 * noticed yet), the others still work. */
+	c[0] = NULL;
+	for (int tries = 0; tries < 50 && !c[0]; tries++) {
+		struct conn *n = conn_unix(path);
+		const char *greet = conn_until(n, "(qemu) ", 5000);
+
+		if (greet && strstr(greet, "monitor")) {
+			c[0] = n;
+		} else {
+			conn_close(n);
+			usleep(100 * 1000);
+		}
+	}
+	CHECK(c[0] != NULL);
+	if (!c[0])
+		return;
 	conn_send(c[0], "info status\n");
-	CHECK_STR(conn_until(c[0], "(qemu) ", 2000), "info status\r\nVM status: running\r\n(qemu) ");
+	CHECK_STR(conn_until(c[0], "(qemu) ", 5000), "info status\r\nVM status: running\r\n(qemu) ");
 	conn_send(c[5], "info status\n");
-	CHECK_STR(conn_until(c[5], "(qemu) ", 2000), "info status\r\nVM status: running\r\n(qemu) ");
+	CHECK_STR(conn_until(c[5], "(qemu) ", 5000), "info status\r\nVM status: running\r\n(qemu) ");
 
 	/* Half-closed client (echo | nc -N): gets its answer, then EOF. */
 	conn_send(c[2], "info status");
 	shutdown(c[2]->fd, SHUT_WR);
-	CHECK_STR(conn_until(c[2], "\r\n", 2000), "info status\r\n");
-	CHECK_STR(conn_until(c[2], "\r\n", 2000), "VM status: running\r\n");
-	CHECK(conn_sees_eof(c[2], 2000));
+	CHECK_STR(conn_until(c[2], "\r\n", 5000), "info status\r\n");
+	CHECK_STR(conn_until(c[2], "\r\n", 5000), "VM status: running\r\n");
+	CHECK(conn_sees_eof(c[2], 5000));
 
 	for (int i = 0; i < MONITOR_MAX_CLIENTS; i++)
 		if (i != 1)
@@ -422,19 +435,20 @@ TEST(oversized_input)
 	snprintf(qpath, sizeof(qpath), "%s/bigq.sock", tmpdir);
 	CHECK_EQ(listen_or_print(mon, path, MONITOR_HMP), 0);
 	CHECK_EQ(listen_or_print(mon, qpath, MONITOR_QMP), 0);
+	CHECK_EQ(listen_or_print(mon, "tcp:127.0.0.1:0", MONITOR_QMP), 0);
 	CHECK_EQ(monitor_start(mon), 0);
 
 	/* HMP: one error, the connection survives. */
 	struct conn *h = conn_unix(path);
 
-	conn_until(h, "(qemu) ", 2000);
+	conn_until(h, "(qemu) ", 5000);
 	memset(big, 'x', n);
 	big[n] = '\0';
 	conn_send(h, big);
 	conn_send(h, "\ninfo status\n");
-	CHECK_STR(conn_until(h, "(qemu) ", 2000),
+	CHECK_STR(conn_until(h, "(qemu) ", 5000),
 		  "Error: command line longer than 65536 bytes, ignored\r\n(qemu) ");
-	CHECK_STR(conn_until(h, "(qemu) ", 2000), "info status\r\nVM status: running\r\n(qemu) ");
+	CHECK_STR(conn_until(h, "(qemu) ", 5000), "info status\r\nVM status: running\r\n(qemu) ");
 
 	/* QMP: error reply, then the server closes. */
 	struct conn *q = conn_unix(qpath);
@@ -446,10 +460,23 @@ TEST(oversized_input)
 	conn_send(q, big);
 	CHECK_STR(qmp_line(q), "{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON input "
 		  "exceeds the limit of 65536 bytes\"}}\r\n");
-	CHECK(conn_sees_eof(q, 3000));
+	CHECK(conn_sees_eof(q, 5000));
+
+	/* Same over TCP, where closing on unread input would reset the
+	 * connection and lose the reply: the server drains first. */
+	struct conn *t = conn_tcp(bound_port(mon, 2));
+
+	qmp_line(t);
+	conn_send(t, "{\"execute\": \"qmp_capabilities\"}");
+	qmp_line(t);
+	conn_send(t, big);
+	CHECK_STR(qmp_line(t), "{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON input "
+		  "exceeds the limit of 65536 bytes\"}}\r\n");
+	CHECK(conn_sees_eof(t, 5000));
 	free(big);
 	conn_close(h);
 	conn_close(q);
+	conn_close(t);
 	monitor_destroy(mon);
 }
 
@@ -469,7 +496,7 @@ TEST(quit_replies_first)
 	conn_send(q, "{\"execute\": \"qmp_capabilities\"}{\"execute\": \"quit\", \"id\": \"bye\"}");
 	CHECK_STR(qmp_line(q), "{\"return\": {}}\r\n");
 	CHECK_STR(qmp_line(q), "{\"return\": {}, \"id\": \"bye\"}\r\n");
-	for (int i = 0; i < 100 && fake_get(&vm, &vm.quits) == 0; i++)
+	for (int i = 0; i < 500 && fake_get(&vm, &vm.quits) == 0; i++)
 		usleep(10 * 1000);
 	CHECK_EQ(fake_get(&vm, &vm.quits), 1);
 	/* The VMM tells clients it is going, then destroys the monitor. */
@@ -478,7 +505,7 @@ TEST(quit_replies_first)
 	const char *l = qmp_line(q);
 
 	CHECK(l && strstr(l, "SHUTDOWN"));
-	CHECK(conn_sees_eof(q, 2000));
+	CHECK(conn_sees_eof(q, 5000));
 	conn_close(q);
 }
 
