@@ -56,6 +56,12 @@ e2e_enter_kvm() {
 		export CAPVM CAPVM_SRC CAPVM_KERNEL CAPVM_VMLINUX CAPVM_INITRD CAPVM_OUT
 		E2E_TMP=$(mktemp -d "${TMPDIR:-/tmp}/capvm-e2e.XXXXXX")
 		trap 'e2e_cleanup' EXIT
+		# A private copy of capvm: others may rebuild build/capvm (not
+		# atomically) while the test runs.
+		if [ -f "$CAPVM" ] && cp "$CAPVM" "$E2E_TMP/capvm"; then
+			E2E_CAPVM_BUILT=$CAPVM
+			CAPVM=$E2E_TMP/capvm
+		fi
 		return 0
 	fi
 	local why
