@@ -272,7 +272,10 @@ void virtio_mmio_read(struct virtio_mmio *t, uint64_t off, void *data, unsigned 
 		return;
 	}
 	if (off == REG_INTERRUPT_STATUS) {  /* hot: no lock */
-		v = __atomic_load_n(&s->isr, __ATOMIC_ACQUIRE);
+		if (t->isr_read_clears)
+			v = __atomic_exchange_n(&s->isr, 0, __ATOMIC_ACQ_REL);
+		else
+			v = __atomic_load_n(&s->isr, __ATOMIC_ACQUIRE);
 	} else {
 		pthread_mutex_lock(&dev->lock);
 		v = read_reg(s, off);
@@ -314,7 +317,8 @@ void virtio_mmio_write(struct virtio_mmio *t, uint64_t off, const void *data, un
 		}
 		return;
 	case REG_INTERRUPT_ACK:
-		__atomic_fetch_and(&s->isr, ~v, __ATOMIC_ACQ_REL);
+		if (!t->isr_read_clears)
+			__atomic_fetch_and(&s->isr, ~v, __ATOMIC_ACQ_REL);
 		return;
 	default:
 		pthread_mutex_lock(&dev->lock);

@@ -20,6 +20,7 @@
 
 #define VIRTIO_MMIO_SIZE        0x1000  /* one page per device */
 #define VIRTIO_MMIO_QUEUE_NOTIFY 0x50
+#define VIRTIO_MMIO_INTERRUPT_ACK 0x64
 #define VIRTIO_MMIO_MAX_QUEUES  8
 
 struct virtio_device;  /* device model (virtio/virtio.h) */
@@ -30,6 +31,14 @@ struct virtio_mmio {
 	int kick_fd[VIRTIO_MMIO_MAX_QUEUES]; /* eventfds, -1 when unused */
 	int nr_queues;
 	int irq_fd;                    /* eventfd */
+	/*
+	 * Reading InterruptStatus clears it and InterruptACK is ignored.  The
+	 * VMM sets this when it lets KVM queue ACK writes (coalesced MMIO) so
+	 * they cost no exit: a late ACK must not clear a newer event.  For a
+	 * driver that reads the status once and acknowledges what it read
+	 * (Linux does), the effect is the same as the specified behaviour.
+	 */
+	bool isr_read_clears;
 	struct virtio_device *dev;
 	/* transport state lives in the implementation (mmio.c) */
 	void *priv;

@@ -85,6 +85,12 @@ struct vm {
 	_Atomic bool pause_requested;
 	int nr_parked;
 
+	/* Coalesced MMIO: virtio InterruptACK writes are queued here by KVM
+	 * instead of exiting; drained before any other exit is handled. */
+	struct kvm_coalesced_mmio_ring *coalesced_ring;
+	pthread_mutex_t coalesced_lock;
+	_Atomic uint64_t coalesced_writes;
+
 	_Atomic uint64_t exits, io_exits, mmio_exits, other_exits;
 	_Atomic uint32_t port_exits[0x10000]; /* per-port count, logged at debug level */
 };
@@ -230,6 +236,7 @@ struct vm *vm_create(const struct vm_config *cfg, char *err, size_t errlen)
 	pthread_mutex_init(&vm->pause_lock, NULL);
 	pthread_cond_init(&vm->pause_cond, NULL);
 	pthread_mutex_init(&vm->rtc_lock, NULL);
+	pthread_mutex_init(&vm->coalesced_lock, NULL);
 
 	if (cfg->nr_cpus < 1 || cfg->nr_cpus > VM_MAX_CPUS) {
 		snprintf(err, errlen, "--cpus %d: must be between 1 and %d", cfg->nr_cpus, VM_MAX_CPUS);
@@ -366,6 +373,10 @@ struct vm *vm_create(const struct vm_config *cfg, char *err, size_t errlen)
 		}
 	}
 
+	int ring_page = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_COALESCED_MMIO);
+	if (ring_page > 0 && (size_t)ring_page * 4096 < vm->run_size)
+		vm->coalesced_ring = (void *)((uint8_t *)vm->vcpus[0].run + (size_t)ring_page * 4096);
+
 	vm->serial = serial_create(cfg->console, serial_set_irq, vm);
 	if (!vm->serial)
 		goto fail;
@@ -409,6 +420,19 @@ int vm_add_virtio(struct vm *vm, struct virtio_mmio *t, char *err, size_t errlen
 		};
 		if (ioctl(vm->vm_fd, KVM_IOEVENTFD, &io) < 0)
 			return err_errno(err, errlen, "KVM_IOEVENTFD", NULL);
+	}
+	/*
+	 * InterruptACK needs no immediate answer: let KVM queue those writes
+	 * (one exit per interrupt instead of two).  InterruptStatus reads still
+	 * exit; the transport then clears the status on read (see mmio.h) so
+	 * a late ACK cannot swallow a newer event.
+	 */
+	if (vm->coalesced_ring) {
+		struct kvm_coalesced_mmio_zone zone = { .addr = t->base + VIRTIO_MMIO_INTERRUPT_ACK, .size = 4 };
+		if (ioctl(vm->vm_fd, KVM_REGISTER_COALESCED_MMIO, &zone) < 0)
+			log_warn("vm", "cannot coalesce InterruptACK writes: %s", strerror(errno));
+		else
+			t->isr_read_clears = true;
 	}
 	struct kvm_irqfd irqfd = { .fd = (uint32_t)t->irq_fd, .gsi = t->gsi };
 	if (ioctl(vm->vm_fd, KVM_IRQFD, &irqfd) < 0)
@@ -561,6 +585,27 @@ static void vm_handle_mmio(struct vcpu *v, uint64_t addr, uint8_t *data, unsigne
 		memset(data, 0xff, len);
 }
 
+/* Apply the MMIO writes KVM queued in the coalesced ring, in order. */
+static void vm_drain_coalesced(struct vcpu *v)
+{
+	struct vm *vm = v->vm;
+	struct kvm_coalesced_mmio_ring *ring = vm->coalesced_ring;
+	const uint32_t max = (uint32_t)((4096 - sizeof(*ring)) / sizeof(ring->coalesced_mmio[0]));
+
+	if (!ring || __atomic_load_n(&ring->first, __ATOMIC_ACQUIRE) ==
+		     __atomic_load_n(&ring->last, __ATOMIC_ACQUIRE))
+		return;
+	pthread_mutex_lock(&vm->coalesced_lock);
+	while (ring->first != __atomic_load_n(&ring->last, __ATOMIC_ACQUIRE)) {
+		struct kvm_coalesced_mmio m = ring->coalesced_mmio[ring->first % max];
+		if (m.len <= 8)
+			vm_handle_mmio(v, m.phys_addr, m.data, m.len, true);
+		vm->coalesced_writes++;
+		__atomic_store_n(&ring->first, (ring->first + 1) % max, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&vm->coalesced_lock);
+}
+
 static void vcpu_park_if_paused(struct vcpu *v)
 {
 	struct vm *vm = v->vm;
@@ -619,6 +664,7 @@ static void *vcpu_thread(void *arg)
 			break;
 		}
 		vm->exits++;
+		vm_drain_coalesced(v);
 		struct kvm_run *run = v->run;
 		switch (run->exit_reason) {
 		case KVM_EXIT_IO: {
