@@ -153,8 +153,27 @@ char **sup_build_argv(const struct sd_system *sys, size_t i, const int *dp_fds,
 		arg_add(&a, "--log"); arg_add(&a, "%s", vm->log ? vm->log : default_log);
 	}
 	for (int d = 0; d < vm->n_devs; d++) {
-		arg_add(&a, vm->devs[d].kind == SD_DEV_DISK ? "--disk" : "--net");
-		arg_add(&a, "%s,irq=%d", vm->devs[d].spec, vm->devs[d].irq);
+		const struct sd_device *dev = &vm->devs[d];
+		switch (dev->kind) {
+		case SD_DEV_RNG:
+			arg_add(&a, "--rng");
+			continue;
+		case SD_DEV_VCONSOLE:
+			arg_add(&a, "--virtio-console");
+			break;
+		case SD_DEV_DISK:
+			arg_add(&a, "--disk");
+			break;
+		case SD_DEV_NET:
+			arg_add(&a, "--net");
+			break;
+		}
+		/* capvm run gives lines in attach order (what the description's
+		 * assignment mirrors); a line named in the description is passed on */
+		if (dev->irq_auto)
+			arg_add(&a, "%s", dev->spec);
+		else
+			arg_add(&a, "%s,irq=%d", dev->spec, dev->irq);
 	}
 	for (int d = 0; d < vm->n_dps; d++) {
 		const struct sd_dataport *dp = vm->dps[d].dp;

@@ -124,11 +124,12 @@ void sd_doc_free(struct sd_doc *doc);
 
 enum sd_kind { SD_KIND_VM, SD_KIND_DEVICE_DOMAIN };
 enum sd_restart { SD_RESTART_NEVER, SD_RESTART_ON_FAILURE, SD_RESTART_ALWAYS };
-enum sd_dev_kind { SD_DEV_DISK, SD_DEV_NET };
+/* in the order capvm run attaches them (which decides their IRQ lines) */
+enum sd_dev_kind { SD_DEV_DISK, SD_DEV_NET, SD_DEV_VCONSOLE, SD_DEV_RNG };
 
 struct sd_device {
 	enum sd_dev_kind kind;
-	char *spec;          /* option string for capvm run, paths resolved, irq= added */
+	char *spec;          /* option string for capvm run (paths resolved) */
 	int irq;             /* GSI */
 	bool irq_auto;       /* assigned by capvm, not named in the description */
 	struct sd_loc loc;

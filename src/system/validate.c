@@ -330,17 +330,19 @@ static bool irq_allowed(uint64_t irq)
 }
 
 /*
- * Splits a --disk/--net option string, resolving the image path of a disk
- * and taking out "irq=N".  The rebuilt string (path first) goes to capvm run
- * with the final irq appended.
+ * Checks one --disk/--net option string and builds what capvm run gets:
+ * for a disk the image path first (resolved like the kernel; "path=" and
+ * "file=" keys accepted and dropped; "null" is capvm run's storage-less
+ * disk), then the other options unchanged.  "irq=N" names the device's
+ * interrupt line; it stays in the string for capvm run.
  */
 static bool add_device(struct validator *v, struct sd_vm *vm, enum sd_dev_kind kind,
 		       const struct sd_setting *s, const struct sd_value *it)
 {
 	struct sd_device *d;
-	char *copy, *tok, *save = NULL, *out;
-	size_t cap, len = 0;
-	bool have_path = false, ok = true;
+	char *copy, *tok, *save = NULL, *path = NULL, *rest;
+	size_t rest_len = 0;
+	bool ok = true, keyed;
 
 	if (it->type != SD_V_STR || !it->str[0]) {
 		ERR(it->loc, "%s.%s: each %s must be a non-empty option string, not %s", vm->name,
@@ -357,14 +359,15 @@ static bool add_device(struct validator *v, struct sd_vm *vm, enum sd_dev_kind k
 	d->kind = kind;
 	d->loc = it->loc;
 	d->irq_auto = true;
-	cap = strlen(it->str) + 4160;
-	out = calloc(1, cap);
+	keyed = !strncmp(it->str, "path=", 5) || !strncmp(it->str, "file=", 5) ||
+		strstr(it->str, ",path=") || strstr(it->str, ",file=");
 	copy = xstrdup(it->str);
-	if (!out)
+	rest = calloc(1, strlen(it->str) + 1);
+	if (!rest)
 		abort();
-	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+	for (tok = strtok_r(copy, ",", &save); tok && ok; tok = strtok_r(NULL, ",", &save)) {
 		const char *val = strchr(tok, '=');
-		char *piece = NULL;
+		bool first = tok == copy;
 		if (!strncmp(tok, "irq=", 4)) {
 			uint64_t irq;
 			if (parse_uint(tok + 4, 0, 255, &irq) < 0 || !irq_allowed(irq)) {
@@ -377,46 +380,79 @@ static bool add_device(struct validator *v, struct sd_vm *vm, enum sd_dev_kind k
 			d->irq_auto = false;
 			continue;
 		}
-		if (kind == SD_DEV_DISK && !have_path &&
-		    (!val || !strncmp(tok, "path=", 5) || !strncmp(tok, "file=", 5))) {
-			const char *path = val ? val + 1 : tok;
-			char *res = resolve_input(v, &it->loc, path);
-			if (v->host->check_files && !file_exists(res)) {
+		/* the image: a bare first item, or path=/file= anywhere */
+		if (kind == SD_DEV_DISK && !path &&
+		    ((!val && first && !keyed) || !strncmp(tok, "path=", 5) ||
+		     !strncmp(tok, "file=", 5))) {
+			const char *p = val ? val + 1 : tok;
+			if (!strcmp(p, "null")) {
+				path = xstrdup(p);
+				continue;
+			}
+			path = resolve_input(v, &it->loc, p);
+			if (v->host->check_files && !file_exists(path)) {
 				ERR(it->loc, "%s: disk image '%s' not found (looked for %s)", vm->name,
-				    path, res);
+				    p, path);
 				ok = false;
 			}
-			piece = xasprintf("path=%s", res);
-			free(res);
-			have_path = true;
-		} else {
-			piece = xstrdup(tok);
+			continue;
 		}
-		size_t pl = strlen(piece);
-		if (len + pl + 2 > cap) {
-			char *n2 = realloc(out, cap = len + pl + 64);
-			if (!n2)
-				abort();
-			out = n2;
-		}
-		if (len)
-			out[len++] = ',';
-		memcpy(out + len, piece, pl + 1);
-		len += pl;
-		free(piece);
+		if (rest_len)
+			rest[rest_len++] = ',';
+		memcpy(rest + rest_len, tok, strlen(tok) + 1);
+		rest_len += strlen(tok);
 	}
 	free(copy);
-	if (ok && kind == SD_DEV_DISK && !have_path) {
+	if (ok && kind == SD_DEV_DISK && !path) {
 		ERR(it->loc, "%s: disk option string has no image path", vm->name);
 		ok = false;
 	}
+	if (ok && kind != SD_DEV_DISK && !rest_len) {
+		ERR(it->loc, "%s: network option string has no options (e.g. \"tap=tap0\")",
+		    vm->name);
+		ok = false;
+	}
 	if (!ok) {
-		free(out);
+		free(path);
+		free(rest);
 		return false;
 	}
-	d->spec = out;
+	if (path) {
+		d->spec = rest_len ? xasprintf("%s,%s", path, rest) : xstrdup(path);
+		free(rest);
+	} else {
+		d->spec = rest;
+	}
+	free(path);
 	vm->n_devs++;
 	return true;
+}
+
+/* rng = true; virtio_console = "SPEC"; -- devices without options */
+static void set_simple_device(struct validator *v, struct sd_vm *vm, enum sd_dev_kind kind,
+			      const char *spec, bool present, struct sd_loc loc)
+{
+	for (int i = 0; i < vm->n_devs; i++) {
+		if (vm->devs[i].kind == kind) {
+			free(vm->devs[i].spec);
+			memmove(&vm->devs[i], &vm->devs[i + 1],
+				(size_t)(vm->n_devs - i - 1) * sizeof(vm->devs[0]));
+			vm->n_devs--;
+			break;
+		}
+	}
+	if (!present)
+		return;
+	if (vm->n_devs >= SD_MAX_DEVICES) {
+		ERR(loc, "%s: too many devices (limit %d)", vm->name, SD_MAX_DEVICES);
+		return;
+	}
+	memset(&vm->devs[vm->n_devs], 0, sizeof(vm->devs[0]));
+	vm->devs[vm->n_devs].kind = kind;
+	vm->devs[vm->n_devs].spec = xstrdup(spec);
+	vm->devs[vm->n_devs].irq_auto = true;
+	vm->devs[vm->n_devs].loc = loc;
+	vm->n_devs++;
 }
 
 static bool want_devices(struct validator *v, struct sd_vm *vm, const struct sd_setting *s,
@@ -451,8 +487,19 @@ static bool want_devices(struct validator *v, struct sd_vm *vm, const struct sd_
 /* Named IRQs must be unique per VM; the rest get free lines, 16-23 first. */
 static void assign_irqs(struct validator *v, struct sd_vm *vm)
 {
+	/* the order capvm run gives lines to the devices it attaches */
 	static const int order[] = { 16, 17, 18, 19, 20, 21, 22, 23, 5, 6, 7, 10, 11, 12, 13, 14, 15 };
 	const struct sd_device *owner[24] = { 0 };
+
+	/* capvm run attaches disks, then network devices, then virtio consoles,
+	 * then the rng: keep the same order (stable) so the lines match */
+	for (int i = 1; i < vm->n_devs; i++) {
+		struct sd_device t = vm->devs[i];
+		int j = i;
+		for (; j > 0 && vm->devs[j - 1].kind > t.kind; j--)
+			vm->devs[j] = vm->devs[j - 1];
+		vm->devs[j] = t;
+	}
 
 	for (int i = 0; i < vm->n_devs; i++) {
 		struct sd_device *d = &vm->devs[i];
@@ -488,7 +535,8 @@ static const struct { const char *name; enum attr_for who; } vm_attrs[] = {
 	{ "_priority", FOR_BOTH }, { "_affinity", FOR_BOTH }, { "simple_untyped24_pool", FOR_BOTH },
 	{ "ram_large_pages", FOR_VM }, { "realtime", FOR_BOTH },
 	{ "kernel", FOR_VM }, { "initrd", FOR_VM }, { "cmdline", FOR_VM }, { "ram", FOR_VM },
-	{ "cpus", FOR_VM }, { "disks", FOR_VM }, { "net", FOR_VM }, { "console", FOR_VM },
+	{ "cpus", FOR_VM }, { "disks", FOR_VM }, { "net", FOR_VM }, { "rng", FOR_VM },
+	{ "virtio_console", FOR_VM }, { "console", FOR_VM },
 	{ "console_log", FOR_VM }, { "monitor", FOR_VM }, { "monitor_remote", FOR_VM },
 	{ "log", FOR_BOTH }, { "restart", FOR_BOTH }, { "restart_delay", FOR_BOTH },
 	{ "restart_burst", FOR_BOTH }, { "restart_interval", FOR_BOTH }, { "device", FOR_DD },
@@ -712,6 +760,21 @@ static void apply_vm_setting(struct validator *v, struct sd_vm *vm, const struct
 	} else if (!strcmp(a, "console")) {
 		if (want_str(v, s, true, &vm->console))
 			check_console(v, vm, s);
+	} else if (!strcmp(a, "rng")) {
+		bool on;
+		if (want_bool(v, s, &on))
+			set_simple_device(v, vm, SD_DEV_RNG, "", on, s->val.loc);
+	} else if (!strcmp(a, "virtio_console")) {
+		char *p = NULL;
+		if (want_str(v, s, true, &p)) {
+			if (!strcmp(p, "stdio") || !strcmp(p, "none") ||
+			    (!strncmp(p, "file:", 5) && p[5]) || (!strncmp(p, "unix:", 5) && p[5]))
+				set_simple_device(v, vm, SD_DEV_VCONSOLE, p, true, s->val.loc);
+			else
+				ERR(s->val.loc, "%s.virtio_console must be \"stdio\", \"none\", "
+				    "\"file:PATH\" or \"unix:PATH\"", vm->name);
+		}
+		free(p);
 	} else if (!strcmp(a, "console_log")) {
 		want_str(v, s, true, &vm->console_log);
 	} else if (!strcmp(a, "monitor")) {
@@ -1238,10 +1301,12 @@ void sd_system_print(const struct sd_system *sys, FILE *f)
 			fprintf(f, "\n  priority   %d -> SCHED_OTHER, nice %d\n", vm->priority, sc.nice);
 		else
 			fprintf(f, "\n  priority   %d -> SCHED_FIFO %d\n", vm->priority, sc.rt_prio);
-		for (int d = 0; d < vm->n_devs; d++)
-			fprintf(f, "  %-10s %s (IRQ %d%s)\n",
-				vm->devs[d].kind == SD_DEV_DISK ? "disk" : "net", vm->devs[d].spec,
-				vm->devs[d].irq, vm->devs[d].irq_auto ? ", assigned" : "");
+		for (int d = 0; d < vm->n_devs; d++) {
+			static const char *const kinds[] = { "disk", "net", "vconsole", "rng" };
+			fprintf(f, "  %-10s %s%s(IRQ %d%s)\n", kinds[vm->devs[d].kind],
+				vm->devs[d].spec, vm->devs[d].spec[0] ? " " : "", vm->devs[d].irq,
+				vm->devs[d].irq_auto ? ", assigned" : "");
+		}
 		for (int d = 0; d < vm->n_dps; d++) {
 			const struct sd_dataport *dp = vm->dps[d].dp;
 			int peer = sys->vms + dp->vm[0] == vm ? dp->vm[1] : dp->vm[0];

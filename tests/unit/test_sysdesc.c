@@ -202,8 +202,9 @@ TEST(lexical_forms)
 		 "  vm0.ram = 0x20000000;\n"
 		 "  vm0.cpus = 2;\n"
 		 "  vm0._affinity = [1, 3,];\n"
-		 "  vm0.disks = [\"a.img\", \"path=b.img,readonly,irq=7\"];\n"
 		 "  vm0.net = \"tap=tap0\";\n"
+		 "  vm0.rng = true; vm0.virtio_console = \"unix:/tmp/hvc\";\n"
+		 "  vm0.disks = [\"a.img\", \"path=b.img,ro,irq=7\", \"ro,file=c.img\"];\n"
 		 "  vm0.restart = \"on-failure\"; vm0.restart_delay = 500ms;\n"
 		 "  vm0.restart_interval = 2min; vm0.restart_burst = 0;\n"
 		 "  vm0.monitor = \"tcp:127.0.0.1:4444\"; vm0.console = \"file:/tmp/c\";\n"
@@ -218,13 +219,21 @@ TEST(lexical_forms)
 		CHECK_EQ(vm->cpus, 2);
 		CHECK_EQ(vm->n_affinity, 2);
 		CHECK_EQ(vm->affinity[1], 3);
-		CHECK_EQ(vm->n_devs, 3);
-		CHECK_STR(vm->devs[0].spec, "path=/nonexistent/a.img");
-		CHECK_STR(vm->devs[1].spec, "path=/nonexistent/b.img,readonly");
+		/* in capvm run's attach order: disks, net, virtio console, rng */
+		CHECK_EQ(vm->n_devs, 6);
+		CHECK_STR(vm->devs[0].spec, "/nonexistent/a.img");
+		CHECK_STR(vm->devs[1].spec, "/nonexistent/b.img,ro");
+		CHECK_STR(vm->devs[2].spec, "/nonexistent/c.img,ro");
 		CHECK_EQ(vm->devs[1].irq, 7);
 		CHECK(!vm->devs[1].irq_auto);
 		CHECK_EQ(vm->devs[0].irq, 16);
 		CHECK_EQ(vm->devs[2].irq, 17);
+		CHECK_EQ(vm->devs[3].kind, SD_DEV_NET);
+		CHECK_STR(vm->devs[3].spec, "tap=tap0");
+		CHECK_EQ(vm->devs[3].irq, 18);
+		CHECK_EQ(vm->devs[4].kind, SD_DEV_VCONSOLE);
+		CHECK_EQ(vm->devs[5].kind, SD_DEV_RNG);
+		CHECK_EQ(vm->devs[5].irq, 20);
 		CHECK_EQ(vm->restart, SD_RESTART_ON_FAILURE);
 		CHECK_EQ(vm->restart_delay_ms, 500);
 		CHECK_EQ(vm->restart_interval_ms, 120000);
@@ -373,7 +382,8 @@ TEST(run_command_line)
 		 " connection seL4SharedData d(from a.x, to b.x); }\n"
 		 " configuration { a.kernel = \"/k\"; a.initrd = \"/i\"; b.kernel = \"/k\";\n"
 		 " a.ram = 300M; a.cpus = 2; a.ram_large_pages = true; d.size = 2M;\n"
-		 " a.disks = [\"/d.img,readonly\"]; a.monitor = \"unix:/tmp/m\";\n"
+		 " a.disks = [\"/d.img,ro\", \"/e.img,irq=7\"]; a.monitor = \"unix:/tmp/m\";\n"
+		 " a.rng = true; a.net = [\"tap=t0\"];\n"
 		 " a._affinity = [2, 1]; a._priority = 200; a.realtime = true;\n"
 		 " a.console = \"none\"; a.console_log = \"/tmp/c.log\"; a.log = \"/tmp/a.log\"; } }");
 	dump_diags(&l);
@@ -389,7 +399,10 @@ TEST(run_command_line)
 		CHECK(argv_has(argv, "--mem", "300M"));
 		CHECK(argv_has(argv, "--cpus", "2"));
 		CHECK(argv_has(argv, "--hugepages", NULL));
-		CHECK(argv_has(argv, "--disk", "path=/d.img,readonly,irq=16"));
+		CHECK(argv_has(argv, "--disk", "/d.img,ro"));
+		CHECK(argv_has(argv, "--disk", "/e.img,irq=7"));   /* named: passed on */
+		CHECK(argv_has(argv, "--net", "tap=t0"));
+		CHECK(argv_has(argv, "--rng", NULL));
 		CHECK(argv_has(argv, "--monitor", "unix:/tmp/m"));
 		CHECK(argv_has(argv, "--console", "none"));
 		CHECK(argv_has(argv, "--console-log", "/tmp/c.log"));
