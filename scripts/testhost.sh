@@ -51,6 +51,9 @@ num_ok "$timeout_s" 1 86400 || { err "--timeout must be 1..86400 seconds"; exit 
 num_ok "$mem" 256 65536 || { err "--mem must be 256..65536 (MiB)"; exit 2; }
 num_ok "$cpus" 1 64 || { err "--cpus must be 1..64"; exit 2; }
 [ $# -ge 1 ] || { usage >&2; exit 2; }
+if [ $interactive -eq 1 ] && [ ! -t 0 ]; then
+	err "-i needs a terminal on standard input"; exit 2
+fi
 script=$(realpath -e -- "$1" 2>/dev/null) || { err "no such script: $1"; exit 2; }
 shift
 
