@@ -592,7 +592,7 @@ static void client_service(struct monitor *mon, struct client *c, short revents)
 			c->dead = true;
 		}
 	}
-	if (c->sess.want_quit && !c->quit_done && !c->dead) {
+	if (c->sess.want_quit && !c->quit_done) {
 		char err[256] = "";
 		int ret;
 

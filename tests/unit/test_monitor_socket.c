@@ -507,6 +507,22 @@ TEST(quit_replies_first)
 	CHECK(l && strstr(l, "SHUTDOWN"));
 	CHECK(conn_sees_eof(q, 5000));
 	conn_close(q);
+
+	/* `echo quit | nc -N`: HMP quit from a client that leaves at once
+	 * is still honoured. */
+	mon = new_monitor();
+	if (!mon)
+		return;
+	snprintf(path, sizeof(path), "%s/quit-hmp.sock", tmpdir);
+	CHECK_EQ(listen_or_print(mon, path, MONITOR_HMP), 0);
+	CHECK_EQ(monitor_start(mon), 0);
+	q = conn_unix(path);
+	conn_send(q, "quit\n");
+	conn_close(q);
+	for (int i = 0; i < 500 && fake_get(&vm, &vm.quits) == 0; i++)
+		usleep(10 * 1000);
+	CHECK_EQ(fake_get(&vm, &vm.quits), 1);
+	monitor_destroy(mon);
 }
 
 TEST(socket_files_and_addresses)
