@@ -115,6 +115,18 @@ static int timeout_ms = 5000;
 static int resets_seen;           /* attacks that ended in DEVICE_NEEDS_RESET */
 
 static uint32_t rd(unsigned off) { return regs[off / 4]; }
+
+/*
+ * InterruptStatus bits seen since the last set-up.  Reads accumulate: capvm
+ * may clear the register on read (when it defers InterruptACK writes), so
+ * a bit seen once must not be lost by the next poll.
+ */
+static uint32_t isr_seen;
+static uint32_t read_isr(void)
+{
+	isr_seen |= rd(REG_INTERRUPT_STATUS);
+	return isr_seen;
+}
 static void wr(unsigned off, uint32_t v) { __sync_synchronize(); regs[off / 4] = v; }
 
 static uint64_t gpa(unsigned off) { return scratch_gpa + off; }
@@ -180,16 +192,17 @@ static struct queue_cfg good_queue(void)
 
 /*
  * Reset, negotiate VERSION_1 + INDIRECT_DESC, set up queue 0 with q and set
- * DRIVER_OK.  Returns false (and fail()s) if the handshake went wrong before
+ * DRIVER_OK (unless !driver_ok).  Returns false (and fail()s) if the handshake went wrong before
  * DRIVER_OK; the status after DRIVER_OK is for the caller to judge.
  */
-static bool device_setup(struct queue_cfg q)
+static bool device_setup_ex(struct queue_cfg q, bool driver_ok)
 {
 	uint32_t st, feat_hi;
 
 	if (!device_reset())
 		return false;
 	wr(REG_INTERRUPT_ACK, ISR_USED | ISR_CONFIG);
+	isr_seen = 0;
 	wr(REG_STATUS, ST_ACKNOWLEDGE);
 	wr(REG_STATUS, ST_ACKNOWLEDGE | ST_DRIVER);
 	wr(REG_DEVICE_FEAT_SEL, 1);
@@ -225,9 +238,12 @@ static bool device_setup(struct queue_cfg q)
 	wr(REG_QUEUE_USED_LOW, (uint32_t)q.used);
 	wr(REG_QUEUE_USED_HIGH, (uint32_t)(q.used >> 32));
 	wr(REG_QUEUE_READY, 1);
-	wr(REG_STATUS, ST_ACKNOWLEDGE | ST_DRIVER | ST_FEATURES_OK | ST_DRIVER_OK);
+	if (driver_ok)
+		wr(REG_STATUS, ST_ACKNOWLEDGE | ST_DRIVER | ST_FEATURES_OK | ST_DRIVER_OK);
 	return true;
 }
+
+static bool device_setup(struct queue_cfg q) { return device_setup_ex(q, true); }
 
 /* Put head in avail ring slot `slot`, then set avail idx to idx. */
 static void publish(uint16_t slot, uint16_t head, uint16_t idx)
@@ -247,7 +263,7 @@ static bool wait_needs_reset(void)
 
 	for (int t = 0; t < timeout_ms; t++) {
 		st = rd(REG_STATUS);
-		isr = rd(REG_INTERRUPT_STATUS);
+		isr = read_isr();
 		if ((st & ST_NEEDS_RESET) && (isr & ISR_CONFIG))
 			break;
 		sleep_ms(1);
@@ -354,6 +370,7 @@ enum expect {
 	EXPECT_NEEDS_RESET,      /* the device must enter DEVICE_NEEDS_RESET */
 	EXPECT_IOERR_OR_RESET,   /* a bad request: IOERR completion or needs-reset */
 	EXPECT_HARMLESS,         /* must be ignored: no needs-reset, device keeps going */
+	EXPECT_QUIET_AFTER_RESET, /* the fill reset the device: no memory writes after it */
 };
 
 struct attack {
@@ -362,6 +379,7 @@ struct attack {
 	void (*fill)(void);               /* fill descriptors and avail ring, NULL: none */
 	bool kick;                        /* kick queue 0 after filling */
 	enum expect expect;
+	bool no_driver_ok;                /* stop the handshake before DRIVER_OK */
 };
 
 static struct desc *ind(void) { return (struct desc *)(scratch + OFF_INDIRECT); }
@@ -563,6 +581,68 @@ static void fill_bogus_notify(void)
 	kick(0);       /* nothing new in the avail ring */
 }
 
+static void fill_kick_before_driver_ok(void)
+{
+	base_chain();  /* published and kicked, but the driver never said DRIVER_OK */
+	one_head(0);
+}
+
+/*
+ * QSIZE 4 KiB reads (one indirect table each) kicked and, at once, a device
+ * reset.  Once the reset reads back 0 the device must not write guest memory
+ * any more: a late completion would land in buffers the driver reuses.
+ */
+#define RIF_DATA   OFF_INDIRECT             /* QSIZE * 4 KiB of data */
+#define RIF_TABLES (OFF_INDIRECT + 0x8000)  /* QSIZE tables of 3 descriptors */
+#define RIF_HDRS   (OFF_INDIRECT + 0x9000)
+#define RIF_STATUS (OFF_INDIRECT + 0x9800)
+static void fill_reset_in_flight(void)
+{
+	for (unsigned i = 0; i < QSIZE; i++) {
+		struct desc *t = (struct desc *)(scratch + RIF_TABLES) + 3 * i;
+		struct blk_hdr *h = (struct blk_hdr *)(scratch + RIF_HDRS) + i;
+
+		*h = (struct blk_hdr){ BLK_T_IN, 0, 8 * i };
+		t[0] = (struct desc){ gpa(RIF_HDRS) + 16 * i, 16, DESC_F_NEXT, 1 };
+		t[1] = (struct desc){ gpa(RIF_DATA) + 0x1000 * i, 0x1000, DESC_F_WRITE | DESC_F_NEXT, 2 };
+		t[2] = (struct desc){ gpa(RIF_STATUS) + i, 1, DESC_F_WRITE, 0 };
+		descs()[i] = (struct desc){ gpa(RIF_TABLES) + 48 * i, 48, DESC_F_INDIRECT, 0 };
+		avail()[2 + i] = (uint16_t)i;
+	}
+	__sync_synchronize();
+	avail()[1] = QSIZE;
+	kick(0);
+	device_reset();
+}
+
+/* After fill_reset_in_flight: nothing may change in the rings or buffers. */
+static void check_quiet_after_reset(void)
+{
+	uint8_t *data = scratch + RIF_DATA, *used = scratch + OFF_USED;
+	const size_t used_bytes = 4 + 8 * QSIZE;
+
+	memset(data, 0x5a, 0x8000);
+	memset(used, 0x5a, used_bytes);
+	memset(scratch + RIF_STATUS, 0x5a, QSIZE);
+	__sync_synchronize();
+	sleep_ms(300);
+	for (size_t i = 0; i < 0x8000; i++)
+		if (data[i] != 0x5a) {
+			fail("data buffer byte %zu changed after the reset", i);
+			return;
+		}
+	for (size_t i = 0; i < used_bytes; i++)
+		if (used[i] != 0x5a) {
+			fail("used ring byte %zu changed after the reset", i);
+			return;
+		}
+	for (size_t i = 0; i < QSIZE; i++)
+		if (scratch[RIF_STATUS + i] != 0x5a) {
+			fail("status byte %zu changed after the reset", i);
+			return;
+		}
+}
+
 static struct queue_cfg q_size_3(void) { struct queue_cfg q = good_queue(); q.num = 3; return q; }
 static struct queue_cfg q_size_0(void) { struct queue_cfg q = good_queue(); q.num = 0; return q; }
 static struct queue_cfg q_size_huge(void) { struct queue_cfg q = good_queue(); q.num = 0x8000; return q; }
@@ -592,40 +672,42 @@ static struct queue_cfg q_desc_misaligned(void)
 }
 
 static const struct attack attacks[] = {
-	{ "desc-loop",              NULL, fill_loop2,              true, EXPECT_NEEDS_RESET },
-	{ "desc-self-loop",         NULL, fill_self_loop,          true, EXPECT_NEEDS_RESET },
-	{ "desc-loop-whole-table",  NULL, fill_loop_full,          true, EXPECT_NEEDS_RESET },
-	{ "next-beyond-queue",      NULL, fill_next_beyond,        true, EXPECT_NEEDS_RESET },
-	{ "next-0xffff",            NULL, fill_next_ffff,          true, EXPECT_NEEDS_RESET },
-	{ "head-beyond-queue",      NULL, fill_head_beyond,        true, EXPECT_NEEDS_RESET },
-	{ "head-0xffff",            NULL, fill_head_ffff,          true, EXPECT_NEEDS_RESET },
-	{ "avail-idx-jump",         NULL, fill_avail_jump,         true, EXPECT_NEEDS_RESET },
-	{ "avail-idx-jump-far",     NULL, fill_avail_jump_far,     true, EXPECT_NEEDS_RESET },
-	{ "buffer-outside-ram",     NULL, fill_buf_outside,        true, EXPECT_NEEDS_RESET },
-	{ "buffer-in-mmio-window",  NULL, fill_buf_mmio,           true, EXPECT_NEEDS_RESET },
-	{ "buffer-wraps-2^64",      NULL, fill_buf_top,            true, EXPECT_NEEDS_RESET },
-	{ "buffer-straddles-ram-end", NULL, fill_buf_straddle,     true, EXPECT_NEEDS_RESET },
-	{ "header-straddles-ram-end", NULL, fill_hdr_straddle,     true, EXPECT_NEEDS_RESET },
-	{ "length-4g-overflow",     NULL, fill_len_huge,           true, EXPECT_NEEDS_RESET },
-	{ "length-sum-over-4g",     NULL, fill_len_sum_overflow,   true, EXPECT_NEEDS_RESET },
-	{ "readable-after-writable", NULL, fill_read_after_write,  true, EXPECT_NEEDS_RESET },
-	{ "write-only-header",      NULL, fill_write_only_hdr,     true, EXPECT_IOERR_OR_RESET },
-	{ "indirect-nested",        NULL, fill_indirect_nested,    true, EXPECT_NEEDS_RESET },
-	{ "indirect-loop",          NULL, fill_indirect_loop,      true, EXPECT_NEEDS_RESET },
-	{ "indirect-next-beyond",   NULL, fill_indirect_next_beyond, true, EXPECT_NEEDS_RESET },
-	{ "indirect-len-not-x16",   NULL, fill_indirect_len_odd,   true, EXPECT_NEEDS_RESET },
-	{ "indirect-len-zero",      NULL, fill_indirect_len_zero,  true, EXPECT_NEEDS_RESET },
-	{ "indirect-oversized",     NULL, fill_indirect_oversized, true, EXPECT_NEEDS_RESET },
-	{ "indirect-outside-ram",   NULL, fill_indirect_outside,   true, EXPECT_NEEDS_RESET },
-	{ "indirect-with-next",     NULL, fill_indirect_and_next,  true, EXPECT_NEEDS_RESET },
-	{ "queue-size-3",           q_size_3,         NULL,        false, EXPECT_NEEDS_RESET },
-	{ "queue-size-0",           q_size_0,         NULL,        false, EXPECT_NEEDS_RESET },
-	{ "queue-size-beyond-max",  q_size_huge,      NULL,        false, EXPECT_NEEDS_RESET },
-	{ "ring-straddles-ram-end", q_desc_outside,   NULL,        false, EXPECT_NEEDS_RESET },
-	{ "used-ring-in-mmio",      q_used_mmio,      NULL,        false, EXPECT_NEEDS_RESET },
-	{ "avail-ring-far-away",    q_avail_far,      NULL,        false, EXPECT_NEEDS_RESET },
-	{ "desc-ring-misaligned",   q_desc_misaligned, NULL,       false, EXPECT_NEEDS_RESET },
-	{ "notify-bogus-queue",     NULL, fill_bogus_notify,       false, EXPECT_HARMLESS },
+	{ "desc-loop",              NULL, fill_loop2,              true, EXPECT_NEEDS_RESET, false },
+	{ "desc-self-loop",         NULL, fill_self_loop,          true, EXPECT_NEEDS_RESET, false },
+	{ "desc-loop-whole-table",  NULL, fill_loop_full,          true, EXPECT_NEEDS_RESET, false },
+	{ "next-beyond-queue",      NULL, fill_next_beyond,        true, EXPECT_NEEDS_RESET, false },
+	{ "next-0xffff",            NULL, fill_next_ffff,          true, EXPECT_NEEDS_RESET, false },
+	{ "head-beyond-queue",      NULL, fill_head_beyond,        true, EXPECT_NEEDS_RESET, false },
+	{ "head-0xffff",            NULL, fill_head_ffff,          true, EXPECT_NEEDS_RESET, false },
+	{ "avail-idx-jump",         NULL, fill_avail_jump,         true, EXPECT_NEEDS_RESET, false },
+	{ "avail-idx-jump-far",     NULL, fill_avail_jump_far,     true, EXPECT_NEEDS_RESET, false },
+	{ "buffer-outside-ram",     NULL, fill_buf_outside,        true, EXPECT_NEEDS_RESET, false },
+	{ "buffer-in-mmio-window",  NULL, fill_buf_mmio,           true, EXPECT_NEEDS_RESET, false },
+	{ "buffer-wraps-2^64",      NULL, fill_buf_top,            true, EXPECT_NEEDS_RESET, false },
+	{ "buffer-straddles-ram-end", NULL, fill_buf_straddle,     true, EXPECT_NEEDS_RESET, false },
+	{ "header-straddles-ram-end", NULL, fill_hdr_straddle,     true, EXPECT_NEEDS_RESET, false },
+	{ "length-4g-overflow",     NULL, fill_len_huge,           true, EXPECT_NEEDS_RESET, false },
+	{ "length-sum-over-4g",     NULL, fill_len_sum_overflow,   true, EXPECT_NEEDS_RESET, false },
+	{ "readable-after-writable", NULL, fill_read_after_write,  true, EXPECT_NEEDS_RESET, false },
+	{ "write-only-header",      NULL, fill_write_only_hdr,     true, EXPECT_IOERR_OR_RESET, false },
+	{ "indirect-nested",        NULL, fill_indirect_nested,    true, EXPECT_NEEDS_RESET, false },
+	{ "indirect-loop",          NULL, fill_indirect_loop,      true, EXPECT_NEEDS_RESET, false },
+	{ "indirect-next-beyond",   NULL, fill_indirect_next_beyond, true, EXPECT_NEEDS_RESET, false },
+	{ "indirect-len-not-x16",   NULL, fill_indirect_len_odd,   true, EXPECT_NEEDS_RESET, false },
+	{ "indirect-len-zero",      NULL, fill_indirect_len_zero,  true, EXPECT_NEEDS_RESET, false },
+	{ "indirect-oversized",     NULL, fill_indirect_oversized, true, EXPECT_NEEDS_RESET, false },
+	{ "indirect-outside-ram",   NULL, fill_indirect_outside,   true, EXPECT_NEEDS_RESET, false },
+	{ "indirect-with-next",     NULL, fill_indirect_and_next,  true, EXPECT_NEEDS_RESET, false },
+	{ "queue-size-3",           q_size_3,         NULL,        false, EXPECT_NEEDS_RESET, false },
+	{ "queue-size-0",           q_size_0,         NULL,        false, EXPECT_NEEDS_RESET, false },
+	{ "queue-size-beyond-max",  q_size_huge,      NULL,        false, EXPECT_NEEDS_RESET, false },
+	{ "ring-straddles-ram-end", q_desc_outside,   NULL,        false, EXPECT_NEEDS_RESET, false },
+	{ "used-ring-in-mmio",      q_used_mmio,      NULL,        false, EXPECT_NEEDS_RESET, false },
+	{ "avail-ring-far-away",    q_avail_far,      NULL,        false, EXPECT_NEEDS_RESET, false },
+	{ "desc-ring-misaligned",   q_desc_misaligned, NULL,       false, EXPECT_NEEDS_RESET, false },
+	{ "notify-bogus-queue",     NULL, fill_bogus_notify,       false, EXPECT_HARMLESS, false },
+	{ "kick-before-driver-ok",  NULL, fill_kick_before_driver_ok, true, EXPECT_HARMLESS, true },
+	{ "reset-with-io-in-flight", NULL, fill_reset_in_flight,   false, EXPECT_QUIET_AFTER_RESET, false },
 };
 
 /* Run one attack; prints its line; returns true on ok. */
@@ -634,7 +716,7 @@ static bool run_attack(const struct attack *a)
 	failed = false;
 	why[0] = 0;
 	scratch_clear();
-	if (!device_setup(a->queue ? a->queue() : good_queue()))
+	if (!device_setup_ex(a->queue ? a->queue() : good_queue(), !a->no_driver_ok))
 		goto out;
 	if (a->fill)
 		a->fill();
@@ -663,7 +745,11 @@ static bool run_attack(const struct attack *a)
 		if (rd(REG_STATUS) & ST_NEEDS_RESET)
 			fail("device entered DEVICE_NEEDS_RESET (status 0x%x)", rd(REG_STATUS));
 		else if (*used_idx() != 0)
-			fail("device consumed a request that was never published");
+			fail("device completed a request it should have ignored");
+		break;
+	case EXPECT_QUIET_AFTER_RESET:
+		if (!failed)
+			check_quiet_after_reset();
 		break;
 	}
 	if (!failed)

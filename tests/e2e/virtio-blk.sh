@@ -17,7 +17,7 @@
 . "$(dirname "$0")/lib.sh"
 e2e_enter_kvm --timeout 400 -- "$0" "$@"
 
-VM_TIMEOUT=${CAPVM_E2E_VM_TIMEOUT:-150}
+VM_TIMEOUT=${CAPVM_E2E_VM_TIMEOUT:-90}
 MEM=256M
 T=$E2E_TMP
 MIB=1048576
@@ -150,14 +150,14 @@ if [ ${#attacks[@]} -eq 0 ]; then
 fi
 e2e_check hostile-baseline con hostile "^CAPVM-HOSTILE baseline ok"
 for a in "${attacks[@]}"; do
-	line=$(grep -a -m1 "^CAPVM-HOSTILE $a " "$T/hostile.con")
+	line=$(grep -a -m1 "^CAPVM-HOSTILE $a " "$T/hostile.con" | tr -d '\r')
 	case $line in
 	"CAPVM-HOSTILE $a ok") e2e_pass "hostile-$a" ;;
 	'') e2e_fail "hostile-$a" "no result line (program status: $(sed -n 's/^CAPVM-HOSTILE-OTHER program-status //p' "$T/hostile.con"))" ;;
 	*) e2e_fail "hostile-$a" "${line#CAPVM-HOSTILE $a }" ;;
 	esac
 done
-done_line=$(grep -a -m1 "^CAPVM-HOSTILE done " "$T/hostile.con")
+done_line=$(grep -a -m1 "^CAPVM-HOSTILE done " "$T/hostile.con" | tr -d '\r')
 echo "info: ${done_line:-no CAPVM-HOSTILE done line}"
 # capvm survived: the guest went on to check its other devices and powered
 # off normally (exit status 0).
