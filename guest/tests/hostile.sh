@@ -32,7 +32,7 @@ range=$(grep -m1 " : $pdev\$" /proc/iomem | sed 's/^ *//; s/ .*//')
 base=0x${range%-*}
 say "victim device $pdev at $range"
 case $range in ?*-?*) ;; *) say "FAIL no MMIO range for $pdev in /proc/iomem"; cat /proc/iomem; poweroff -f ;; esac
-grep -i "8000000-81fffff" /proc/iomem | sed 's/^ */CAPVM-HOSTILE-OTHER scratch /'
+grep -i "^ *0*8000000-0*81fffff " /proc/iomem | sed 's/^ */CAPVM-HOSTILE-OTHER scratch /'
 
 # Take the device away from the guest's virtio-mmio driver (which resets it).
 echo "$pdev" > /sys/bus/platform/drivers/virtio-mmio/unbind
