@@ -92,6 +92,13 @@ struct virtio_blk_config {
 	uint8_t unused1[3];
 } __attribute__((packed));
 
+/* Offsets fixed by the spec (section 5.2.4). */
+_Static_assert(__builtin_offsetof(struct virtio_blk_config, blk_size) == 20, "blk_size");
+_Static_assert(__builtin_offsetof(struct virtio_blk_config, num_queues) == 34, "num_queues");
+_Static_assert(__builtin_offsetof(struct virtio_blk_config, max_discard_sectors) == 36, "discard");
+_Static_assert(__builtin_offsetof(struct virtio_blk_config, write_zeroes_may_unmap) == 56, "wz");
+_Static_assert(sizeof(struct virtio_blk_config) == 60, "config size");
+
 struct blk_req_header {
 	uint32_t type;
 	uint32_t reserved;
