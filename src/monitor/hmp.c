@@ -369,8 +369,9 @@ void hmp_execute(struct monitor_session *s, const char *line, size_t len, struct
 		if (!name_matches(c->names, a.argv[0], a.arglen[0]))
 			continue;
 		if (a.too_many || a.argc - 1 > c->max_args) {
-			mon_buf_printf_crlf(out, "%.*s: extraneous characters at the end of line\n",
-					    primary_len(c->names), c->names);
+			mon_buf_printf_crlf(out, "%s: extraneous characters at the end of line\n"
+					    "Try \"help %.*s\" for more information\n",
+					    c->names, primary_len(c->names), c->names);
 			return;
 		}
 		c->run(s, &a, out);

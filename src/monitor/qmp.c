@@ -305,14 +305,15 @@ static struct json_object *qmp_query_cpus_fast(struct monitor_session *s, struct
 		struct json_object *props = json_object_new_object();
 		char path[64];
 
-		/* One socket per vCPU, as QEMU's default topology for -smp N. */
+		/* One core per vCPU in one socket: QEMU's default topology
+		 * for -smp N (since 6.2). */
 		snprintf(path, sizeof(path), "/machine/unattached/device[%d]", cpus[i].index);
 		json_object_object_add(c, "cpu-index", json_object_new_int(cpus[i].index));
 		json_object_object_add(c, "qom-path", json_object_new_string(path));
 		json_object_object_add(c, "thread-id", json_object_new_int64(cpus[i].thread_id));
-		json_object_object_add(props, "core-id", json_object_new_int(0));
+		json_object_object_add(props, "core-id", json_object_new_int(cpus[i].index));
 		json_object_object_add(props, "thread-id", json_object_new_int(0));
-		json_object_object_add(props, "socket-id", json_object_new_int(cpus[i].index));
+		json_object_object_add(props, "socket-id", json_object_new_int(0));
 		json_object_object_add(c, "props", props);
 		json_object_object_add(c, "target", json_object_new_string("x86_64"));
 		json_object_array_add(ret, c);

@@ -140,13 +140,15 @@ TEST(hmp_errors)
 	take();
 	CHECK_STR(hmp("foo\n"), "unknown command: 'foo'\r\n(qemu) ");
 	CHECK_STR(hmp("info foo\n"), "unknown command: 'info foo'\r\n(qemu) ");
-	CHECK_STR(hmp("stop now\n"), "stop: extraneous characters at the end of line\r\n(qemu) ");
+	CHECK_STR(hmp("stop now\n"), "stop|s: extraneous characters at the end of line\r\n"
+		  "Try \"help stop\" for more information\r\n(qemu) ");
 	CHECK_EQ(vm.stops, 0);
 	CHECK_STR(hmp("\n"), "(qemu) ");
 	CHECK_STR(hmp("   \t \n"), "(qemu) ");
 	CHECK_STR(hmp("a b c d e f g h i j k\n"), "unknown command: 'a'\r\n(qemu) ");
 	CHECK_STR(hmp("info status a b c d e f g h i j\n"),
-		  "info: extraneous characters at the end of line\r\n(qemu) ");
+		  "info: extraneous characters at the end of line\r\n"
+		  "Try \"help info\" for more information\r\n(qemu) ");
 	const char *h = hmp("help\n");
 
 	CHECK(strstr(h, "system_powerdown  -- send system power down event\r\n") != NULL);
