@@ -233,10 +233,15 @@ static int listen_unix(struct listener *l, const struct monitor_address *a,
 		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		if (fd < 0)
 			goto sock_fail;
-		ret = connect(fd, (struct sockaddr *)&sun, sizeof(sun));
+		ret = connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0 ? 0 : errno;
 		close(fd);
 		if (ret == 0) {
 			set_err(err, errlen, "monitor: another process is listening on %s", a->path);
+			return -EADDRINUSE;
+		}
+		if (ret != ECONNREFUSED) {      /* cannot tell it is stale */
+			set_err(err, errlen, "monitor: %s exists and cannot be checked: %s",
+				a->path, strerror(ret));
 			return -EADDRINUSE;
 		}
 		unlink(a->path);
