@@ -1,0 +1,301 @@
+#!/usr/bin/env bash
+# bench/blk/run.sh [--quick] [--no-trace] [ITERATIONS]: virtio-blk throughput
+# and KVM exits of capvm against QEMU's microvm machine, with fio inside
+# the guest (a benchmark, not a test).
+#
+# In ONE KVM environment (the test host when this machine has no real KVM)
+# it boots the same guest (PVH vmlinux, 512 MiB, 1 vCPU, the default guest
+# initramfs plus the fio part of bench/blk/build-initrd.sh) on the same raw
+# image, alternately with
+#   capvm run ... --disk LOOPDEV,cache=none
+#   qemu-system-x86_64 -enable-kvm -cpu host -M microvm,rtc=on ... \
+#     -drive id=d0,file=LOOPDEV,format=raw,if=none,cache=none,aio=io_uring \
+#     -device virtio-blk-device,drive=d0
+# ITERATIONS times each (default 5).  The image is a 1 GiB fully allocated
+# file in the test host's tmpfs; tmpfs refuses O_DIRECT, so both VMMs open
+# it through a loop device (/dev/loopN), which accepts it.
+# In each boot the guest (bench/blk/guest-fio.sh) runs fio on /dev/vda with
+# direct I/O and queue depth 32 (io_uring engine):
+#   randread  4 KiB random reads
+#   seqread   128 KiB sequential reads
+# each for RUNTIME seconds (10; --quick: 1 iteration of 3 s, no trace run).
+# Around each job the guest prints marks; at each mark this script reads
+# KVM's debugfs counters (/sys/kernel/debug/kvm/*, sums over live VMs), so
+# that the exits of the job's window are known while the VM is alive.
+# Reported per VMM and job: medians of IOPS, bandwidth, completion latency,
+# guest CPU, and of KVM exits per 1,000 I/Os (total, and mmio / io / halt /
+# irq / injections), plus ratios capvm/QEMU.
+# Unless --no-trace, one more boot per VMM (not timed: tracing slows it)
+# counts, in the randread window, the exits by SVM exit code and the MMIO,
+# port and MSR accesses by address (ftrace histograms of kvm:kvm_exit,
+# kvm:kvm_mmio, kvm:kvm_pio, kvm:kvm_msr), to show where exits come from.
+# Results go to stdout and build/bench/blk.txt.  See docs/performance.md.
+. "$(dirname "$0")/../../tests/e2e/lib.sh"
+E2E_NAME=bench-blk
+quick=0 trace=1 iters=
+for a in "$@"; do
+	case $a in
+	--quick) quick=1 ;;
+	--no-trace) trace=0 ;;
+	*) [[ $a =~ ^[1-9][0-9]*$ ]] || { echo "usage: $0 [--quick] [--no-trace] [ITERATIONS]" >&2; exit 2; }
+	   iters=$a ;;
+	esac
+done
+if [ $quick -eq 1 ]; then
+	: "${iters:=1}"; runtime=3; trace=0
+else
+	: "${iters:=${BENCH_ITERATIONS:-5}}"; runtime=${BENCH_BLK_RUNTIME:-10}
+fi
+[[ $runtime =~ ^[1-9][0-9]*$ ]] || { echo "$0: BENCH_BLK_RUNTIME must be a number of seconds" >&2; exit 2; }
+
+# The initramfs with fio is built outside the test host (whose view of the
+# repository is read-only) and handed in through CAPVM_BLK_INITRD.
+if [ -z "${CAPVM_IN_TESTHOST:-}" ]; then
+	rel=$("$E2E_SRC/bench/blk/build-initrd.sh") || { echo "FAIL $E2E_NAME: building the fio initramfs failed"; exit 1; }
+	export CAPVM_BLK_INITRD=$E2E_SRC/$rel
+fi
+: "${CAPVM_OUT:=$E2E_SRC/build/bench}"
+export CAPVM_OUT
+runs=$((iters * 2 + trace * 2))
+e2e_enter_kvm --mem 3072 --timeout $((300 + runs * (60 + 3 * runtime))) -- "$0" "$@"
+
+MEM_MIB=512
+IMG_MIB=1024
+VM_TIMEOUT=$((150 + 3 * runtime))
+CMDLINE="console=ttyS0 quiet panic=-1 capvm.test=fio capvm.fio.runtime=$runtime"
+COUNTERS=(exits mmio_exits io_exits halt_exits irq_exits irq_window_exits irq_injections
+	signal_exits request_irq_exits insn_emulation hypercalls halt_wakeup)
+JOBS=(randread seqread)
+TRACING=/sys/kernel/debug/tracing
+T=$E2E_TMP
+results=$T/results
+: > "$results"
+report=$CAPVM_OUT/blk.txt
+[ -f "${CAPVM_BLK_INITRD:-}" ] || { echo "FAIL $E2E_NAME: no fio initramfs (CAPVM_BLK_INITRD=${CAPVM_BLK_INITRD:-})"; exit 1; }
+[ -x "$CAPVM" ] || { echo "FAIL $E2E_NAME: $CAPVM does not exist (make all)"; exit 1; }
+[ -r /sys/kernel/debug/kvm/exits ] || mount -t debugfs none /sys/kernel/debug 2>/dev/null
+
+# The image: fully allocated, behind a loop device (see above).
+fallocate -l "${IMG_MIB}M" "$T/disk.img" 2>/dev/null ||
+	head -c "$((IMG_MIB * 1048576))" /dev/zero > "$T/disk.img"
+loopdev=$(losetup --find --show "$T/disk.img") || { echo "FAIL $E2E_NAME: losetup failed (no loop module?)"; exit 1; }
+trap 'losetup -d "$loopdev" 2>/dev/null; e2e_cleanup' EXIT
+
+read_counters() {
+	local c v out=()
+	for c in "${COUNTERS[@]}"; do
+		v=0
+		[ -r "/sys/kernel/debug/kvm/$c" ] && read -r v < "/sys/kernel/debug/kvm/$c"
+		out+=("$v")
+	done
+	echo "${out[*]}"
+}
+
+# The ftrace histograms of the trace run (see the header).
+HISTS=("kvm_exit exit_reason" "kvm_mmio type,gpa" "kvm_pio rw,port" "kvm_msr write,ecx")
+trace_start() {
+	local h
+	for h in "${HISTS[@]}"; do
+		echo "hist:keys=${h#* }:sort=hitcount:size=256" > "$TRACING/events/kvm/${h%% *}/trigger" || return 1
+	done
+}
+trace_stop() {  # trace_stop FILE-PREFIX
+	local h
+	for h in "${HISTS[@]}"; do
+		cat "$TRACING/events/kvm/${h%% *}/hist" > "$1.${h%% *}" 2>/dev/null
+		echo "!hist:keys=${h#* }:sort=hitcount:size=256" > "$TRACING/events/kvm/${h%% *}/trigger"
+	done
+}
+
+# at_mark NAME: called at each CAPVM-FIO-MARK line while the guest sleeps.
+at_mark() {
+	echo "$1 $(read_counters)" >> "$MARKS"
+	if [ -n "$TRACE_PREFIX" ]; then
+		case $1 in
+		begin-randread) trace_start || echo "# tracing: cannot set hist triggers in $TRACING" >&2 ;;
+		end-randread) trace_stop "$TRACE_PREFIX" ;;
+		esac
+	fi
+}
+
+# boot VMM CONSOLE CMD...: runs a VMM with its console on stdout; calls
+# at_mark at each mark.  Sets RC (124 on timeout).
+boot() {
+	local con=$1 line partial= rs fd fifo=$T/console.fifo deadline
+	shift
+	: > "$con"
+	rm -f "$fifo"; mkfifo "$fifo"
+	"$@" > "$fifo" 2>&1 < /dev/null &
+	local pid=$!
+	E2E_PIDS+=("$pid")
+	exec {fd}< "$fifo"
+	deadline=$((SECONDS + VM_TIMEOUT))
+	while [ $SECONDS -lt $deadline ]; do
+		IFS= read -r -t 1 line <&"$fd"
+		rs=$?
+		# A timed-out read keeps what it read of the line: collect it.
+		[ $rs -gt 128 ] && { partial+=$line; continue; }
+		line=$partial$line partial=
+		line=${line%$'\r'}
+		[ $rs -ne 0 ] && { [ -n "$line" ] && echo "$line" >> "$con"; break; }
+		echo "$line" >> "$con"
+		[[ $line == CAPVM-FIO-MARK\ * ]] && at_mark "${line#CAPVM-FIO-MARK }"
+	done
+	if kill -0 "$pid" 2>/dev/null && [ $SECONDS -ge $deadline ]; then
+		kill -KILL "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+		RC=124
+	else
+		wait "$pid" 2>/dev/null
+		RC=$?
+	fi
+	exec {fd}<&-
+	rm -f "$fifo"
+}
+
+start_vmm() {  # start_vmm VMM CONSOLE
+	if [ "$1" = capvm ]; then
+		boot "$2" "$CAPVM" run --kernel "$CAPVM_VMLINUX" --initrd "$CAPVM_BLK_INITRD" \
+			--cmdline "$CMDLINE" --mem "${MEM_MIB}M" --cpus 1 --disk "$loopdev,cache=none"
+	else
+		CAPVM_INITRD=$CAPVM_BLK_INITRD qemu_microvm_cmd 1 "$MEM_MIB" "$CAPVM_VMLINUX" "$CMDLINE" \
+			-drive "id=d0,file=$loopdev,format=raw,if=none,cache=none,aio=io_uring" \
+			-device virtio-blk-device,drive=d0
+		boot "$2" "${QEMU_CMD[@]}"
+	fi
+}
+
+# mark_counters NAME: the counters read at mark NAME of the current boot.
+mark_counters() { sed -n "s/^$1 //p" "$MARKS" | head -n 1; }
+
+# one VMM ITER: one boot, one result line per job (and the idle rate).
+one() {
+	local vmm=$1 i=$2 con job res rc f iops bw kb clat usr sys bs ios k line
+	local -a b a fields
+	con=$CAPVM_OUT/blk-$vmm-$i.log
+	MARKS=$T/marks-$vmm-$i TRACE_PREFIX=
+	: > "$MARKS"
+	start_vmm "$vmm" "$con"
+	read -ra b <<< "$(mark_counters idle-begin)"
+	read -ra a <<< "$(mark_counters idle-end)"
+	if [ ${#a[@]} -gt 0 ] && [ ${#b[@]} -gt 0 ]; then
+		echo "$vmm iter=$i job=idle exits_per_s=$(( (a[0] - b[0]) / 2 ))" >> "$results"
+	fi
+	for job in "${JOBS[@]}"; do
+		res=$(grep -a "^CAPVM-FIO-RESULT $job " "$con" | tail -n 1)
+		rc=$(sed -n 's/.* rc=\([0-9]*\) .*/\1/p' <<< "$res")
+		IFS=';' read -ra fields <<< "${res#* rc=* }"
+		read -ra b <<< "$(mark_counters "begin-$job")"
+		read -ra a <<< "$(mark_counters "end-$job")"
+		if [ "${rc:-x}" != 0 ] || [ "${fields[0]:-}" != 3 ] || [ ${#a[@]} -eq 0 ] || [ ${#b[@]} -eq 0 ]; then
+			echo "$vmm iter=$i job=$job FAILED (status $RC, fio rc=${rc:-none}): $(grep -a 'CAPVM-FIO-ERROR\|panic\|error' "$con" | head -n 3 | tr '\n' '|' | cut -c1-300) console in $con"
+			continue
+		fi
+		# 3;KiB read;KiB/s;IOPS;runtime ms;mean clat us;usr %;sys %
+		kb=${fields[1]} bw=${fields[2]} iops=${fields[3]} clat=${fields[5]}
+		usr=${fields[6]%\%} sys=${fields[7]%\%}
+		case $job in randread) bs=4 ;; *) bs=128 ;; esac
+		ios=$((kb / bs))
+		line="$vmm iter=$i job=$job iops=$iops bw_kib=$bw clat_us=$(printf %.0f "$clat") guest_cpu=$(awk -v u="$usr" -v s="$sys" 'BEGIN { printf "%.0f", u + s }') ios=$ios"
+		for k in "${!COUNTERS[@]}"; do
+			line+=" ${COUNTERS[$k]}=$(( a[k] - b[k] ))"
+		done
+		for k in 0 1 2 3 4 6; do
+			line+=" ${COUNTERS[$k]}_per_kio=$(awk -v d=$(( a[k] - b[k] )) -v n="$ios" 'BEGIN { printf "%.0f", n ? d * 1000 / n : -1 }')"
+		done
+		echo "$line" | tee -a "$results"
+	done
+}
+
+# median FIELD VMM JOB: median of FIELD=value over the VMM's lines for JOB.
+median() {
+	grep "^$2 .* job=$3 " "$results" | tr ' ' '\n' | sed -n "s/^$1=//p" | sort -g |
+		awk '{ v[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+ratio() { [ "$1" = - ] || [ "$2" = - ] && { echo -; return; }; awk -v c="$1" -v q="$2" 'BEGIN { if (q == 0) print "-"; else printf "%.2f", c / q }'; }
+
+# svm_exit CODE: the name of an SVM exit code (decimal, as in the hist).
+svm_exit() {
+	case $1 in
+	96) echo INTR ;; 97) echo NMI ;; 100) echo VINTR ;; 114) echo CPUID ;; 119) echo PAUSE ;;
+	120) echo HLT ;; 123) echo IOIO ;; 124) echo MSR ;; 129) echo VMMCALL ;; 141) echo XSETBV ;;
+	1024) echo NPF ;; 1025) echo AVIC_IPI ;; 1026) echo AVIC_NOACCEL ;;
+	*) if [ "$1" -ge 64 ] && [ "$1" -lt 96 ]; then echo "EXCP$(( $1 - 64 ))"; else echo "code$1"; fi ;;
+	esac
+}
+
+# trace_report VMM PREFIX IOS: the trace run's histograms per 1,000 I/Os.
+trace_report() {
+	local vmm=$1 p=$2 ios=$3 code n
+	echo "$vmm, randread window of the trace run ($ios I/Os): per 1,000 I/Os"
+	[ "$ios" -gt 0 ] || { echo "  (no randread result in the trace run)"; return; }
+	if [ ! -s "$p.kvm_exit" ]; then echo "  (no histogram: tracing unavailable)"; return; fi
+	printf '  exits by SVM exit code:'
+	sed -n 's/^{ exit_reason: *\([0-9]*\) *} hitcount: *\([0-9]*\)/\1 \2/p' "$p.kvm_exit" |
+	while read -r code n; do
+		printf ' %s=%s' "$(svm_exit "$code")" "$(awk -v n="$n" -v t="$ios" 'BEGIN { printf "%.0f", n * 1000 / t }')"
+	done
+	echo
+	# kvm_mmio type: 0 read-unsatisfied (goes to the VMM), 1 read (done),
+	# 2 write.  Reads show up twice (unsatisfied, then done): count type 0
+	# and 2.
+	printf '  MMIO accesses (VMM-visible reads, writes incl. ioeventfd) by address:'
+	sed -n 's/^{ type: *\([0-9]*\), gpa: *\(0x[0-9a-f]*\) *} hitcount: *\([0-9]*\)/\1 \2 \3/p' "$p.kvm_mmio" |
+	awk -v t="$ios" '$1 != 1 { printf " %s%s=%.0f", ($1 == 2 ? "w" : "r"), $2, $3 * 1000 / t }'
+	echo
+	printf '  port I/O by port:'
+	sed -n 's/^{ rw: *\([0-9]*\), port: *\([0-9]*\) *} hitcount: *\([0-9]*\)/\1 \2 \3/p' "$p.kvm_pio" |
+	awk -v t="$ios" '{ printf " %s0x%x=%.1f", ($1 ? "w" : "r"), $2, $3 * 1000 / t }'
+	echo
+	printf '  MSR accesses:'
+	sed -n 's/^{ write: *\([0-9]*\), ecx: *\([0-9]*\) *} hitcount: *\([0-9]*\)/\1 \2 \3/p' "$p.kvm_msr" |
+	awk -v t="$ios" '{ printf " %s0x%x=%.0f", ($1 ? "w" : "r"), $2, $3 * 1000 / t }'
+	echo
+}
+
+{
+	echo "# capvm blk benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), $iters boots each, fio ${runtime} s per job"
+	echo "# kernel $(basename "$CAPVM_VMLINUX") (PVH), ${MEM_MIB} MiB, 1 vCPU, image ${IMG_MIB} MiB (tmpfs file via $loopdev)," \
+		"$(uname -r) host KVM $( [ -n "${CAPVM_IN_TESTHOST:-}" ] && echo "(test host: nested kvm_amd under QEMU TCG, $(nproc) vCPU)")"
+	echo "# capvm: $("$CAPVM" version 2>/dev/null | head -n 1), --disk $loopdev,cache=none"
+	echo "# qemu: $(qemu-system-x86_64 --version | head -n 1), -drive cache=none,aio=io_uring -device virtio-blk-device"
+	echo "# guest: fio --direct=1 --iodepth=32 --time_based --runtime=$runtime; randread --bs=4k, seqread --bs=128k"
+} | tee "$report"
+cat "$CAPVM" "$CAPVM_VMLINUX" "$CAPVM_BLK_INITRD" "$(command -v qemu-system-x86_64)" > /dev/null
+for i in $(seq "$iters"); do
+	one capvm "$i"
+	one qemu "$i"
+done | tee -a "$report"
+
+{
+	echo
+	printf '%-8s %-8s %8s %9s %7s %5s %10s %8s %8s %8s %8s %8s\n' VMM job IOPS KiB/s clat_us cpu% exits/kio mmio/kio io/kio halt/kio irq/kio inj/kio
+	for job in "${JOBS[@]}"; do
+		for vmm in capvm qemu; do
+			printf '%-8s %-8s %8s %9s %7s %5s %10s %8s %8s %8s %8s %8s\n' "$vmm" "$job" \
+				"$(median iops $vmm $job)" "$(median bw_kib $vmm $job)" "$(median clat_us $vmm $job)" \
+				"$(median guest_cpu $vmm $job)" "$(median exits_per_kio $vmm $job)" \
+				"$(median mmio_exits_per_kio $vmm $job)" "$(median io_exits_per_kio $vmm $job)" \
+				"$(median halt_exits_per_kio $vmm $job)" "$(median irq_exits_per_kio $vmm $job)" \
+				"$(median irq_injections_per_kio $vmm $job)"
+		done
+		echo "$job ratio capvm/qemu: IOPS $(ratio "$(median iops capvm $job)" "$(median iops qemu $job)")," \
+			"exits per I/O $(ratio "$(median exits_per_kio capvm $job)" "$(median exits_per_kio qemu $job)")"
+	done
+	echo "idle guest exits/s (median): capvm $(median exits_per_s capvm idle), qemu $(median exits_per_s qemu idle)" \
+		"(each job window also holds ~1 s of idle guest)"
+	echo "(medians over $iters boots; /kio = KVM exits per 1,000 fio I/Os in the job's window, from debugfs kvm/*)"
+} | tee -a "$report"
+
+if [ $trace -eq 1 ]; then
+	echo | tee -a "$report"
+	for vmm in capvm qemu; do
+		MARKS=$T/marks-$vmm-trace TRACE_PREFIX=$T/trace-$vmm
+		: > "$MARKS"
+		start_vmm "$vmm" "$CAPVM_OUT/blk-$vmm-trace.log"
+		ios=$(grep -a "^CAPVM-FIO-RESULT randread rc=0 " "$CAPVM_OUT/blk-$vmm-trace.log" | cut -d';' -f2)
+		trace_report "$vmm" "$TRACE_PREFIX" "$(( ${ios:-0} / 4 ))" | tee -a "$report"
+		for f in "$TRACE_PREFIX".*; do [ -f "$f" ] && cp "$f" "$CAPVM_OUT/blk-$vmm-trace.${f##*.}.hist"; done
+	done
+fi
+echo "results in $report"
