@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# bench/net/run.sh [ITERATIONS] [SECONDS]: network throughput of capvm's
+# virtio-net against QEMU 7.2's (a benchmark, not a test).
+#
+# In ONE KVM environment (the test host when this machine has no real KVM):
+# a network namespace capvmtest-peer holds a tap (capvmtap0, 10.77.0.1/24)
+# and an iperf3 server; the VMM runs inside the namespace on that tap, so
+# the guest (10.77.0.2) and the peer are the two ends of the tap and
+# nothing leaves the namespace.  Both VMMs use a userspace tap backend (no
+# vhost on these hosts):
+#   capvm run ... --net tap=capvmtap0
+#   qemu-system-x86_64 -enable-kvm -cpu host -M microvm,rtc=on ...
+#     -netdev tap,id=n0,ifname=capvmtap0,script=no,downscript=no
+#     -device virtio-net-device,netdev=n0
+# Same guest (PVH vmlinux, 1 vCPU, 256 MiB, the default initramfs plus
+# iperf3, see build-initrd.sh), booted alternately with each VMM ITERATIONS
+# times (default 3); each boot runs iperf3 for SECONDS (default 8) guest ->
+# peer ("tx") and peer -> guest ("rx", -R).  Reports medians per VMM and
+# direction and the capvm/QEMU ratios, on stdout and in
+# build/bench/net.txt.  See docs/performance.md.
+. "$(dirname "$0")/../../tests/e2e/lib.sh"
+E2E_NAME=bench-net
+iters=${1:-${BENCH_ITERATIONS:-3}}
+secs=${2:-8}
+[[ $iters =~ ^[1-9][0-9]*$ && $secs =~ ^[1-9][0-9]*$ ]] || { echo "usage: $0 [ITERATIONS] [SECONDS]" >&2; exit 2; }
+: "${CAPVM_OUT:=$E2E_SRC/build/bench}"
+: "${CAPVM_BENCH_INITRD:=$E2E_SRC/build/bench-net/initrd.cpio.gz}"
+export CAPVM_OUT CAPVM_BENCH_INITRD
+if [ -z "${CAPVM_IN_TESTHOST:-}" ]; then
+	mkdir -p "$CAPVM_OUT"
+	"$E2E_SRC/bench/net/build-initrd.sh" "$CAPVM_BENCH_INITRD" || exit 1
+fi
+e2e_enter_kvm --timeout $((180 + iters * (2 * (60 + 2 * secs)))) --cpus "${BENCH_TESTHOST_CPUS:-1}" -- "$0" "$iters" "$secs"
+
+NS=capvmtest-peer
+TAP=capvmtap0
+MEM_MIB=256
+CMDLINE="console=ttyS0 quiet panic=-1 capvm.test=iperf capvm.iperf_t=$secs"
+report=$CAPVM_OUT/net.txt
+results=$E2E_TMP/results
+: > "$results"
+
+for tool in ip iperf3 qemu-system-x86_64; do
+	command -v "$tool" > /dev/null || { echo "SKIP bench-net: $tool is not installed"; exit 0; }
+done
+cleanup_net() { ip netns del "$NS" 2>/dev/null; }
+trap 'cleanup_net; e2e_cleanup' EXIT
+cleanup_net
+ip netns add "$NS" && ip netns exec "$NS" ip tuntap add dev "$TAP" mode tap &&
+	ip netns exec "$NS" ip addr add 10.77.0.1/24 dev "$TAP" &&
+	ip netns exec "$NS" ip link set "$TAP" up && ip netns exec "$NS" ip link set lo up ||
+	{ echo "bench-net: cannot set up namespace $NS"; exit 1; }
+ip netns exec "$NS" iperf3 -s > "$E2E_TMP/iperf-server.log" 2>&1 &
+E2E_PIDS+=($!)
+sleep 0.5
+
+# one VMM ITER: one boot, one result line per direction.
+one() {
+	local vmm=$1 i=$2 log=$CAPVM_OUT/net-$1-$2.log rc
+	if [ "$vmm" = capvm ]; then
+		e2e_run "$log" $((90 + 4 * secs)) ip netns exec "$NS" "$CAPVM" run \
+			--kernel "$CAPVM_VMLINUX" --initrd "$CAPVM_BENCH_INITRD" --cmdline "$CMDLINE" \
+			--mem "${MEM_MIB}M" --cpus 1 --net "tap=$TAP,mac=52:54:00:77:00:02"
+	else
+		CAPVM_INITRD=$CAPVM_BENCH_INITRD qemu_microvm_cmd 1 "$MEM_MIB" "$CAPVM_VMLINUX" "$CMDLINE" \
+			-netdev "tap,id=n0,ifname=$TAP,script=no,downscript=no" \
+			-device virtio-net-device,netdev=n0,mac=52:54:00:77:00:02
+		e2e_run "$log" $((90 + 4 * secs)) ip netns exec "$NS" "${QEMU_CMD[@]}"
+	fi
+	rc=$?
+	for dir in tx rx; do
+		local m
+		m=$(sed -n "s/^CAPVM-IPERF $dir mbits=\([0-9.]*\).*/\1/p" "$log" | head -n 1)
+		if [ -n "$m" ]; then
+			echo "$vmm iter=$i dir=$dir mbits=$m" | tee -a "$results"
+		else
+			echo "$vmm iter=$i dir=$dir FAILED (status $rc): $(grep -a 'CAPVM-IPERF' "$log" | tr '\n' ' ') see $log"
+		fi
+	done
+}
+
+for i in $(seq 1 "$iters"); do
+	one capvm "$i"
+	one qemu "$i"
+done
+
+median() { sort -n | awk '{ a[NR] = $1 } END { if (NR == 0) print 0; else if (NR % 2) print a[(NR + 1) / 2]; else printf "%.1f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+{
+	echo "bench/net: iperf3 guest <-> peer over a userspace tap, ${secs} s per direction, $iters runs each, medians"
+	echo "kernel $(uname -r) in $( [ -n "${CAPVM_IN_TESTHOST:-}" ] && echo "the test host (nested KVM under TCG)" || echo "this machine")"
+	for dir in tx rx; do
+		c=$(awk -v d="dir=$dir" '$1 == "capvm" && $3 == d { sub("mbits=", "", $4); print $4 }' "$results" | median)
+		q=$(awk -v d="dir=$dir" '$1 == "qemu" && $3 == d { sub("mbits=", "", $4); print $4 }' "$results" | median)
+		ratio=$(awk -v c="$c" -v q="$q" 'BEGIN { if (q > 0) printf "%.2f", c / q; else print "n/a" }')
+		label=$([ $dir = tx ] && echo "guest->peer" || echo "peer->guest")
+		echo "$dir ($label): capvm ${c} Mbit/s, qemu ${q} Mbit/s, capvm/qemu ${ratio}"
+	done
+	echo "runs:"
+	sed 's/^/  /' "$results"
+} | tee "$report"
