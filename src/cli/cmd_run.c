@@ -35,6 +35,7 @@ static void run_usage(FILE *f)
 "  --cpus N             vCPUs (default 1)\n"
 "  --hugepages          back guest RAM with 2 MiB hugepages (falls back to THP)\n"
 "  --console SPEC       serial console: stdio (default), file:PATH, unix:PATH, none\n"
+"  --console-log PATH   also append the console output to PATH\n"
 "  --name NAME          VM name for logs and the monitor\n"
 "  --reboot ACTION      on guest reboot: exit (default, status 3) or restart\n"
 "  --log FILE           also append log lines to FILE (reopened on SIGHUP)\n"
@@ -49,6 +50,7 @@ static void run_usage(FILE *f)
 "  --disk PATH[,ro][,serial=S][,cache=writeback|none][,discard=on]\n"
 "                       virtio-blk on a raw image (repeatable); PATH null[,size=N]\n"
 "                       is a device without storage, for benchmarks\n"
+"                       (,irq=N on --disk/--net names the interrupt line)\n"
 "  --rng                virtio-rng fed from getrandom()\n"
 "  --net tap=NAME[,mac=MAC][,mtu=N]\n"
 "                       virtio-net on tap NAME (attached, or created if missing;\n"
@@ -217,7 +219,7 @@ static int precheck_images(const struct vm_config *cfg)
 enum {
 	OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_MEM, OPT_CPUS, OPT_HUGEPAGES, OPT_CONSOLE,
 	OPT_NAME, OPT_REBOOT, OPT_LOG, OPT_AFFINITY, OPT_PRIORITY, OPT_DATAPORT, OPT_MEM_SHARED,
-	OPT_DISK, OPT_RNG, OPT_MONITOR, OPT_QMP,
+	OPT_DISK, OPT_RNG, OPT_MONITOR, OPT_QMP, OPT_CONSOLE_LOG,
 	OPT_NET, OPT_VCONSOLE,
 };
 
@@ -229,6 +231,7 @@ static const struct option run_options[] = {
 	{ "cpus", required_argument, NULL, OPT_CPUS },
 	{ "hugepages", no_argument, NULL, OPT_HUGEPAGES },
 	{ "console", required_argument, NULL, OPT_CONSOLE },
+	{ "console-log", required_argument, NULL, OPT_CONSOLE_LOG },
 	{ "name", required_argument, NULL, OPT_NAME },
 	{ "reboot", required_argument, NULL, OPT_REBOOT },
 	{ "log", required_argument, NULL, OPT_LOG },
@@ -263,7 +266,7 @@ int cmd_run(int argc, char **argv)
 	struct vm_config cfg = { .mem_size = 256 * MiB, .nr_cpus = 1, .priority = -1 };
 	static struct run_devices devs;
 	static struct run_monitor mon;
-	const char *console_spec = "stdio", *log_path = NULL;
+	const char *console_spec = "stdio", *log_path = NULL, *console_log = NULL;
 	bool restart_on_reboot = false;
 	char err[512] = "";
 	uint64_t v;
@@ -293,6 +296,7 @@ int cmd_run(int argc, char **argv)
 			break;
 		case OPT_HUGEPAGES: cfg.hugepages = true; break;
 		case OPT_CONSOLE: console_spec = optarg; break;
+		case OPT_CONSOLE_LOG: console_log = optarg; break;
 		case OPT_NAME: cfg.name = optarg; break;
 		case OPT_REBOOT:
 			if (!strcmp(optarg, "restart"))
@@ -383,6 +387,12 @@ int cmd_run(int argc, char **argv)
 	cfg.console = chardev_open(console_spec, err, sizeof(err));
 	if (!cfg.console) {
 		fprintf(stderr, "capvm run: %s\n", err);
+		return VM_EXIT_ERROR;
+	}
+	if (console_log && chardev_set_log(cfg.console, console_log) < 0) {
+		fprintf(stderr, "capvm run: cannot open console log %s: %s\n", console_log,
+			strerror(errno));
+		chardev_close(cfg.console);
 		return VM_EXIT_ERROR;
 	}
 	struct vm *vm = vm_create(&cfg, err, sizeof(err));

@@ -2,6 +2,7 @@
 #include "cli/run_devices.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "arch/x86/vm.h"
@@ -10,13 +11,52 @@
 #include "virtio/rng.h"
 #include "virtio/virtio.h"
 
+/*
+ * Take ",irq=N" out of a device spec (the line the system description
+ * named for it); the rest goes to the device's own parser.
+ */
+static int take_irq(const char *spec, char *rest, size_t restlen, uint32_t *irq,
+		    char *err, size_t errlen)
+{
+	char *copy = strdup(spec), *save = NULL;
+	size_t n = 0;
+
+	if (!copy)
+		return -1;
+	*irq = 0;
+	rest[0] = 0;
+	for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (!strncmp(tok, "irq=", 4)) {
+			char *end;
+			unsigned long v = strtoul(tok + 4, &end, 0);
+			if (*end || !vm_gsi_usable((uint32_t)v)) {
+				snprintf(err, errlen, "irq=%s: not an interrupt line a device can have "
+					 "(5-7, 10-23)", tok + 4);
+				free(copy);
+				return -1;
+			}
+			*irq = (uint32_t)v;
+			continue;
+		}
+		n += (size_t)snprintf(rest + n, n < restlen ? restlen - n : 0, "%s%s", n ? "," : "", tok);
+	}
+	free(copy);
+	if (n >= restlen) {
+		snprintf(err, errlen, "device options too long");
+		return -1;
+	}
+	return 0;
+}
+
 int run_devices_parse_disk(struct run_devices *d, const char *spec, char *err, size_t errlen)
 {
 	if (d->nr_disks >= RUN_MAX_DISKS) {
 		snprintf(err, errlen, "at most %d disks", RUN_MAX_DISKS);
 		return -1;
 	}
-	if (virtio_blk_parse(spec, &d->disks[d->nr_disks], err, errlen) < 0)
+	char rest[4096 + 256];
+	if (take_irq(spec, rest, sizeof(rest), &d->disk_irq[d->nr_disks], err, errlen) < 0 ||
+	    virtio_blk_parse(rest, &d->disks[d->nr_disks], err, errlen) < 0)
 		return -1;
 	d->nr_disks++;
 	return 0;
@@ -28,7 +68,9 @@ int run_devices_parse_net(struct run_devices *d, const char *spec, char *err, si
 		snprintf(err, errlen, "at most %d network devices", RUN_MAX_NETS);
 		return -1;
 	}
-	if (virtio_net_parse(spec, &d->nets[d->nr_nets], err, errlen) < 0)
+	char rest[1024];
+	if (take_irq(spec, rest, sizeof(rest), &d->net_irq[d->nr_nets], err, errlen) < 0 ||
+	    virtio_net_parse(rest, &d->nets[d->nr_nets], err, errlen) < 0)
 		return -1;
 	d->nr_nets++;
 	return 0;
@@ -48,13 +90,13 @@ int run_devices_parse_vconsole(struct run_devices *d, const char *spec, char *er
 
 /* Put a device model on the next virtio-mmio slot of the VM. */
 static int run_devices_attach(struct run_devices *d, struct vm *vm, struct virtio_device *dev,
-			      char *err, size_t errlen)
+			      uint32_t want_gsi, char *err, size_t errlen)
 {
 	uint64_t base;
 	uint32_t gsi;
 
-	if (vm_alloc_mmio_slot(vm, &base, &gsi) < 0) {
-		snprintf(err, errlen, "too many virtio devices");
+	if (vm_alloc_mmio_slot(vm, want_gsi, &base, &gsi) < 0) {
+		snprintf(err, errlen, "%s: no free virtio-mmio slot or interrupt line", dev->name);
 		return -1;
 	}
 	struct virtio_mmio *t = virtio_mmio_create(dev, base, gsi);
@@ -71,22 +113,30 @@ int run_devices_create(struct run_devices *d, struct vm *vm, char *err, size_t e
 	const struct guest_mem *mem = vm_guest_mem(vm);
 	char name[32];
 
+	/* named lines first, so that no automatic assignment takes them */
+	for (int i = 0; i < d->nr_disks + d->nr_nets; i++) {
+		uint32_t irq = i < d->nr_disks ? d->disk_irq[i] : d->net_irq[i - d->nr_disks];
+		if (irq && vm_reserve_gsi(vm, irq) < 0) {
+			snprintf(err, errlen, "interrupt line %u is named for two devices", irq);
+			return -1;
+		}
+	}
 	for (int i = 0; i < d->nr_disks; i++) {
 		snprintf(name, sizeof(name), "blk%d", i);
 		struct virtio_device *dev = virtio_blk_create(&d->disks[i], mem, name, err, errlen);
-		if (!dev || run_devices_attach(d, vm, dev, err, errlen) < 0)
+		if (!dev || run_devices_attach(d, vm, dev, d->disk_irq[i], err, errlen) < 0)
 			return -1;
 	}
 	for (int i = 0; i < d->nr_nets; i++) {
 		snprintf(name, sizeof(name), "net%d", i);
 		struct virtio_device *dev = virtio_net_create(&d->nets[i], mem, name, err, errlen);
-		if (!dev || run_devices_attach(d, vm, dev, err, errlen) < 0)
+		if (!dev || run_devices_attach(d, vm, dev, d->net_irq[i], err, errlen) < 0)
 			return -1;
 	}
 	for (int i = 0; i < d->nr_vconsoles; i++) {
 		snprintf(name, sizeof(name), "console%d", i);
 		struct virtio_device *dev = virtio_console_create(d->vconsoles[i], mem, name, err, errlen);
-		if (!dev || run_devices_attach(d, vm, dev, err, errlen) < 0)
+		if (!dev || run_devices_attach(d, vm, dev, 0, err, errlen) < 0)
 			return -1;
 	}
 	if (d->rng) {
@@ -95,7 +145,7 @@ int run_devices_create(struct run_devices *d, struct vm *vm, char *err, size_t e
 			snprintf(err, errlen, "cannot create the virtio-rng device");
 			return -1;
 		}
-		if (run_devices_attach(d, vm, dev, err, errlen) < 0)
+		if (run_devices_attach(d, vm, dev, 0, err, errlen) < 0)
 			return -1;
 	}
 	return 0;

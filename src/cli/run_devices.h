@@ -32,6 +32,10 @@ struct run_devices {
 	int nr_vconsoles;
 	const char *vconsoles[RUN_MAX_VCONSOLES];  /* chardev specs */
 
+	/* interrupt lines named with ,irq=N (0: assigned automatically) */
+	uint32_t disk_irq[RUN_MAX_DISKS];
+	uint32_t net_irq[RUN_MAX_NETS];
+
 	int nr_transports;
 	struct virtio_mmio *transports[16];
 };

@@ -33,6 +33,7 @@ struct chardev {
 	int stop_pipe[2];
 	struct termios saved_tio;
 	int tio_saved;
+	int log_fd;              /* copy of the output, or -1 */
 };
 
 struct chardev *chardev_open(const char *spec, char *err, size_t errlen)
@@ -43,7 +44,7 @@ struct chardev *chardev_open(const char *spec, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	c->out_fd = c->in_fd = c->listen_fd = -1;
+	c->out_fd = c->in_fd = c->listen_fd = c->log_fd = -1;
 	c->client_fd = -1;
 	c->stop_pipe[0] = c->stop_pipe[1] = -1;
 
@@ -155,9 +156,24 @@ int chardev_start_input(struct chardev *c, chardev_input_fn fn, void *opaque)
 	return 0;
 }
 
+int chardev_set_log(struct chardev *c, const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+
+	if (fd < 0)
+		return -errno;
+	if (c->log_fd >= 0)
+		close(c->log_fd);
+	c->log_fd = fd;
+	return 0;
+}
+
 void chardev_write(struct chardev *c, const void *buf, size_t len)
 {
 	int fd;
+
+	if (c->log_fd >= 0)
+		write_all(c->log_fd, buf, len);
 
 	switch (c->kind) {
 	case CHARDEV_NONE:
@@ -190,6 +206,8 @@ void chardev_close(struct chardev *c)
 		tcsetattr(c->in_fd, TCSANOW, &c->saved_tio);
 	if (c->kind == CHARDEV_FILE)
 		close(c->out_fd);
+	if (c->log_fd >= 0)
+		close(c->log_fd);
 	if (c->kind == CHARDEV_UNIX) {
 		if (c->client_fd >= 0)
 			close(c->client_fd);

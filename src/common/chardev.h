@@ -23,6 +23,8 @@ struct chardev *chardev_open(const char *spec, char *err, size_t errlen);
 /* Start delivering input to fn (may be called once). */
 int chardev_start_input(struct chardev *c, chardev_input_fn fn, void *opaque);
 void chardev_write(struct chardev *c, const void *buf, size_t len);
+/* Also append every byte of output to PATH (a console log).  0 or -errno. */
+int chardev_set_log(struct chardev *c, const char *path);
 void chardev_close(struct chardev *c);
 
 #endif

@@ -75,7 +75,8 @@ struct vm {
 
 	int nr_virtio;
 	struct virtio_mmio *virtio[VIRTIO_MMIO_MAX_DEVS];
-	uint32_t next_gsi_idx;
+	uint32_t gsi_reserved;  /* bit per GSI named by a device */
+	uint32_t gsi_used;      /* bit per GSI given to a device */
 
 	/* exit and pause */
 	_Atomic int exit_status;      /* -1 while running */
@@ -396,12 +397,41 @@ struct guest_mem *vm_guest_mem(struct vm *vm) { return &vm->mem; }
 int vm_nr_cpus(struct vm *vm) { return vm->nr_cpus; }
 int vm_vcpu_tid(struct vm *vm, int i) { return i >= 0 && i < vm->nr_cpus ? vm->vcpus[i].tid : 0; }
 
-int vm_alloc_mmio_slot(struct vm *vm, uint64_t *base, uint32_t *gsi)
+bool vm_gsi_usable(uint32_t gsi)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(virtio_gsis); i++)
+		if (virtio_gsis[i] == gsi)
+			return true;
+	return false;
+}
+
+int vm_reserve_gsi(struct vm *vm, uint32_t gsi)
+{
+	if (!vm_gsi_usable(gsi) || (vm->gsi_reserved & (1u << gsi)))
+		return -1;
+	vm->gsi_reserved |= 1u << gsi;
+	return 0;
+}
+
+int vm_alloc_mmio_slot(struct vm *vm, uint32_t want_gsi, uint64_t *base, uint32_t *gsi)
 {
 	if (vm->nr_virtio >= VIRTIO_MMIO_MAX_DEVS)
 		return -1;
 	*base = VIRTIO_MMIO_BASE + (uint64_t)vm->nr_virtio * VIRTIO_MMIO_STRIDE;
-	*gsi = virtio_gsis[vm->nr_virtio];
+	if (want_gsi) {
+		if (!(vm->gsi_reserved & (1u << want_gsi)) || (vm->gsi_used & (1u << want_gsi)))
+			return -1;
+		*gsi = want_gsi;
+	} else {
+		size_t i = 0;
+		while (i < ARRAY_SIZE(virtio_gsis) &&
+		       ((vm->gsi_reserved | vm->gsi_used) & (1u << virtio_gsis[i])))
+			i++;
+		if (i == ARRAY_SIZE(virtio_gsis))
+			return -1;
+		*gsi = virtio_gsis[i];
+	}
+	vm->gsi_used |= 1u << *gsi;
 	return 0;
 }
 

@@ -57,8 +57,15 @@ struct virtio_mmio;
 
 /* Open KVM and create the VM with its memory and vCPUs (not yet running). */
 struct vm *vm_create(const struct vm_config *cfg, char *err, size_t errlen);
-/* Next free virtio-mmio slot: base address and GSI (before vm_boot). */
-int vm_alloc_mmio_slot(struct vm *vm, uint64_t *base, uint32_t *gsi);
+/* Can a virtio device have this interrupt line (GSI)? */
+bool vm_gsi_usable(uint32_t gsi);
+/* Keep a line for a device that names it (before any vm_alloc_mmio_slot). */
+int vm_reserve_gsi(struct vm *vm, uint32_t gsi);
+/*
+ * Next free virtio-mmio slot: its base address and interrupt line, want_gsi
+ * if not 0 (it must have been reserved) or else the next free line.
+ */
+int vm_alloc_mmio_slot(struct vm *vm, uint32_t want_gsi, uint64_t *base, uint32_t *gsi);
 /* Wire a transport: ioeventfds, irqfd, MMIO dispatch, ACPI (before vm_boot). */
 int vm_add_virtio(struct vm *vm, struct virtio_mmio *t, char *err, size_t errlen);
 /* The guest memory view for device models. */
