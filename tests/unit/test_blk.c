@@ -568,6 +568,52 @@ TEST(queue_taken_away_with_io_in_flight)
 	vdrv_destroy(&d);
 }
 
+/*
+ * A hostile driver re-offers heads that are still in flight, so more
+ * requests are outstanding than the device has slots: the device must stop
+ * taking chains, resume when slots free up, and never break.
+ */
+TEST(more_requests_than_slots)
+{
+	struct vblk_req r[256];
+	uint64_t buf;
+	uint16_t used;
+
+	CHECK(vdrv_init(&d, 8 << 20) == 0);
+	{
+		struct blk_options o;
+		char err[256], spec[128];
+		snprintf(spec, sizeof(spec), "%s", img);
+		CHECK(virtio_blk_parse(spec, &o, err, sizeof(err)) == 0);
+		dev = virtio_blk_create(&o, &d.mem, "blk-test", err, sizeof(err));
+		CHECK(dev != NULL);
+	}
+	vdrv_attach(&d, virtio_mmio_create(dev, 0xd0000000, 16));
+	CHECK(vdrv_negotiate(&d, ~0ULL) == 0);
+	CHECK(vdrv_setup_queue(&d, 0, 256) == 0);
+	CHECK(vdrv_driver_ok(&d) == 0);
+	buf = vdrv_alloc(&d, 4096, 4096);
+	memset(r, 0, sizeof(r));
+	for (int i = 0; i < 256; i++)
+		CHECK(vblk_queue(&d, &r[i], VBLK_T_IN, (uint64_t)i * 8, buf, 4096, true) >= 0);
+	vdrv_kick(&d, 0);
+	vdrv_poll_timeout(&d, 0);  /* the kick: 256 requests submitted */
+	/* re-offer 10 heads still in flight */
+	for (int i = 0; i < 10; i++)
+		vdrv_publish(&d, 0, (uint16_t)r[i].head);
+	vdrv_kick(&d, 0);
+	for (int tries = 0; tries < 2000; tries++) {
+		vdrv_poll_timeout(&d, 1);
+		used = __atomic_load_n(&d.q[0].used->idx, __ATOMIC_ACQUIRE);
+		if (used == 266 && virtio_blk_stats(dev)->in_flight == 0)
+			break;
+	}
+	CHECK_EQ(__atomic_load_n(&d.q[0].used->idx, __ATOMIC_ACQUIRE), 266);
+	CHECK_EQ(virtio_blk_stats(dev)->reads, 266);
+	CHECK(!(vdrv_status(&d) & VIRTIO_STATUS_DEVICE_NEEDS_RESET));
+	vdrv_destroy(&d);
+}
+
 /* The I/O thread serves requests while the "vCPU" resets the device. */
 TEST(reset_under_load_with_iothread)
 {
@@ -626,6 +672,7 @@ int main(void)
 	RUN(batch_and_reset_with_io_in_flight);
 	RUN(iothread_roundtrip);
 	RUN(queue_taken_away_with_io_in_flight);
+	RUN(more_requests_than_slots);
 	RUN(reset_under_load_with_iothread);
 	unlink(img);
 	return test_exit();
