@@ -7,9 +7,9 @@
 # that the KVM environment (usually the test host) works.
 # All checks run in ONE test host boot (see tests/e2e/lib.sh).
 . "$(dirname "$0")/lib.sh"
-e2e_enter_kvm --timeout 480 -- "$0" "$@"
+e2e_enter_kvm --timeout 720 -- "$0" "$@"
 
-VM_TIMEOUT=${CAPVM_E2E_VM_TIMEOUT:-60}
+VM_TIMEOUT=${CAPVM_E2E_VM_TIMEOUT:-120}
 MEM_MIB=256
 E2E_CONSOLE=$E2E_TMP/console.log
 
