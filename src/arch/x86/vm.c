@@ -843,6 +843,7 @@ int vm_boot_and_run(struct vm *vm, char *err, size_t errlen)
 	sigaddset(&wait_set, SIGTERM);
 	sigaddset(&wait_set, SIGINT);
 	sigaddset(&wait_set, SIGHUP);
+	sigaddset(&wait_set, SIGPWR);
 	pthread_sigmask(SIG_BLOCK, &wait_set, &old);
 	sfd = signalfd(-1, &wait_set, SFD_CLOEXEC);
 
@@ -877,6 +878,8 @@ int vm_boot_and_run(struct vm *vm, char *err, size_t errlen)
 			if (read(sfd, &si, sizeof(si)) == sizeof(si)) {
 				if (si.ssi_signo == SIGHUP)
 					log_reopen();
+				else if (si.ssi_signo == SIGPWR)
+					vm_power_button(vm);  /* the guest decides */
 				else
 					vm_request_exit(vm, VM_EXIT_POWEROFF,
 							si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
