@@ -119,7 +119,7 @@ e2e_guest_cmdline() {
 # goes to E2E_CONSOLE (a file).  Uses $EPOCHREALTIME: no forks while timing.
 e2e_boot_timed() {
 	local marker=$1 t=$2; shift 2
-	local start line now rs fd fifo=$E2E_TMP/console.fifo
+	local start line now rs fd partial= fifo=$E2E_TMP/console.fifo
 	E2E_MARKER_S= E2E_RC=
 	: > "$E2E_CONSOLE"
 	rm -f "$fifo"; mkfifo "$fifo"
@@ -132,7 +132,11 @@ e2e_boot_timed() {
 	while [ $SECONDS -lt $deadline ]; do
 		IFS= read -r -t 1 line <&"$fd"
 		rs=$?
-		if [ $rs -gt 128 ]; then continue; fi      # no full line yet
+		line=$partial$line partial=
+		if [ $rs -gt 128 ]; then                   # no full line yet:
+			partial=$line                      # read keeps what came
+			continue
+		fi
 		if [ $rs -ne 0 ]; then                     # end of output
 			[ -n "$line" ] && echo "$line" >> "$E2E_CONSOLE"
 			break
