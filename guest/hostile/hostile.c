@@ -371,6 +371,7 @@ enum expect {
 	EXPECT_IOERR_OR_RESET,   /* a bad request: IOERR completion or needs-reset */
 	EXPECT_HARMLESS,         /* must be ignored: no needs-reset, device keeps going */
 	EXPECT_QUIET_AFTER_RESET, /* the fill reset the device: no memory writes after it */
+	EXPECT_COMPLETES_OK,     /* the published request completes with status OK */
 };
 
 struct attack {
@@ -643,6 +644,105 @@ static void check_quiet_after_reset(void)
 		}
 }
 
+/* Writes to odd places, odd widths, read-only and frozen registers. */
+static void fill_register_garbage(void)
+{
+	volatile uint8_t *b = (volatile uint8_t *)regs;
+	volatile uint16_t *h = (volatile uint16_t *)regs;
+	uint32_t st = rd(REG_STATUS);
+
+	wr(0x0a8, 0xdeadbeef);        /* unknown offsets */
+	wr(0x0c4, 0xffffffff);
+	wr(0x0fc, 1);                 /* ConfigGeneration is read-only */
+	wr(0xffc, 0xffffffff);        /* config space far beyond its size */
+	(void)rd(0xffc);
+	b[REG_STATUS] = 0;            /* 1-byte write: must not reset */
+	(void)h[1];                   /* 2-byte read of the magic */
+	(void)b[REG_QUEUE_NOTIFY + 1];
+	wr(REG_DEVICE_FEAT_SEL, 0xffffffff);
+	if (rd(REG_DEVICE_FEATURES))
+		fail("DeviceFeatures[sel 0xffffffff] is not 0");
+	wr(REG_QUEUE_SEL, 99);        /* a queue the device does not have */
+	if (rd(REG_QUEUE_NUM_MAX))
+		fail("QueueNumMax of queue 99 is not 0");
+	wr(REG_QUEUE_READY, 1);
+	wr(REG_QUEUE_NUM, 0xffffffff);
+	wr(REG_QUEUE_SEL, 0);
+	wr(REG_STATUS, ST_ACKNOWLEDGE);  /* clearing bits without a reset */
+	if (rd(REG_STATUS) != st)
+		fail("status changed from 0x%x to 0x%x without a reset", st, rd(REG_STATUS));
+	base_chain();                 /* never published */
+}
+
+/* Feature negotiation the device must refuse. */
+static void fill_bad_features(void)
+{
+	static const uint32_t bad_hi[] = {
+		0xffffffffu,                        /* bits the device never offered */
+		0,                                  /* no VERSION_1 (legacy) */
+	};
+
+	for (unsigned i = 0; i < sizeof(bad_hi) / sizeof(bad_hi[0]) && !failed; i++) {
+		if (!device_reset())
+			return;
+		wr(REG_STATUS, ST_ACKNOWLEDGE);
+		wr(REG_STATUS, ST_ACKNOWLEDGE | ST_DRIVER);
+		wr(REG_DRIVER_FEAT_SEL, 0);
+		wr(REG_DRIVER_FEATURES, 1u << F_INDIRECT_DESC);
+		wr(REG_DRIVER_FEAT_SEL, 1);
+		wr(REG_DRIVER_FEATURES, bad_hi[i]);
+		wr(REG_STATUS, ST_ACKNOWLEDGE | ST_DRIVER | ST_FEATURES_OK);
+		if (rd(REG_STATUS) & ST_FEATURES_OK)
+			fail("FEATURES_OK accepted with driver features[63:32] 0x%x", bad_hi[i]);
+		wr(REG_STATUS, ST_ACKNOWLEDGE | ST_DRIVER | ST_FEATURES_OK | ST_DRIVER_OK);
+		if (rd(REG_STATUS) & ST_DRIVER_OK)
+			fail("DRIVER_OK accepted without FEATURES_OK (features[63:32] 0x%x)", bad_hi[i]);
+	}
+	/* Unknown feature words (sel 2..) must make FEATURES_OK fail too. */
+	if (!failed && device_reset()) {
+		wr(REG_STATUS, ST_ACKNOWLEDGE | ST_DRIVER);
+		wr(REG_DRIVER_FEAT_SEL, 1);
+		wr(REG_DRIVER_FEATURES, 1u << (F_VERSION_1 - 32));
+		wr(REG_DRIVER_FEAT_SEL, 2);
+		wr(REG_DRIVER_FEATURES, 1);
+		wr(REG_STATUS, ST_ACKNOWLEDGE | ST_DRIVER | ST_FEATURES_OK);
+		if (rd(REG_STATUS) & ST_FEATURES_OK)
+			fail("FEATURES_OK accepted with a bit in feature word 2");
+	}
+}
+
+/*
+ * Moving a live queue's rings (outside RAM) and resizing it: the device must
+ * ignore it (the configuration is frozen while the queue is ready) and keep
+ * serving the rings it was given.
+ */
+static void fill_move_live_queue(void)
+{
+	wr(REG_QUEUE_SEL, 0);
+	wr(REG_QUEUE_NUM, 3);
+	wr(REG_QUEUE_DESC_LOW, (uint32_t)ram_end);
+	wr(REG_QUEUE_DESC_HIGH, 0xffffffff);
+	wr(REG_QUEUE_AVAIL_LOW, 0xd0000000);
+	wr(REG_QUEUE_USED_LOW, 2);
+	wr(REG_QUEUE_READY, 1);      /* again: no re-activation with the new values */
+	base_chain();
+	one_head(0);
+}
+
+/*
+ * Take the live queue away (QueueReady 0), point its descriptor table
+ * across the end of RAM and make it ready again while DRIVER_OK is set: the
+ * re-activation must check the rings like the first one.
+ */
+static void fill_requeue_outside(void)
+{
+	wr(REG_QUEUE_SEL, 0);
+	wr(REG_QUEUE_READY, 0);
+	wr(REG_QUEUE_DESC_LOW, (uint32_t)(ram_end - 64));
+	wr(REG_QUEUE_DESC_HIGH, (uint32_t)((ram_end - 64) >> 32));
+	wr(REG_QUEUE_READY, 1);
+}
+
 static struct queue_cfg q_size_3(void) { struct queue_cfg q = good_queue(); q.num = 3; return q; }
 static struct queue_cfg q_size_0(void) { struct queue_cfg q = good_queue(); q.num = 0; return q; }
 static struct queue_cfg q_size_huge(void) { struct queue_cfg q = good_queue(); q.num = 0x8000; return q; }
@@ -708,6 +808,10 @@ static const struct attack attacks[] = {
 	{ "notify-bogus-queue",     NULL, fill_bogus_notify,       false, EXPECT_HARMLESS, false },
 	{ "kick-before-driver-ok",  NULL, fill_kick_before_driver_ok, true, EXPECT_HARMLESS, true },
 	{ "reset-with-io-in-flight", NULL, fill_reset_in_flight,   false, EXPECT_QUIET_AFTER_RESET, false },
+	{ "register-garbage",       NULL, fill_register_garbage,   false, EXPECT_HARMLESS, false },
+	{ "features-not-offered",   NULL, fill_bad_features,       false, EXPECT_HARMLESS, true },
+	{ "move-live-queue",        NULL, fill_move_live_queue,    true, EXPECT_COMPLETES_OK, false },
+	{ "requeue-outside-ram",    NULL, fill_requeue_outside,    false, EXPECT_NEEDS_RESET, false },
 };
 
 /* Run one attack; prints its line; returns true on ok. */
@@ -750,6 +854,12 @@ static bool run_attack(const struct attack *a)
 	case EXPECT_QUIET_AFTER_RESET:
 		if (!failed)
 			check_quiet_after_reset();
+		break;
+	case EXPECT_COMPLETES_OK:
+		if (!wait_used(1))
+			fail("no completion (status 0x%x, used idx %u)", rd(REG_STATUS), *used_idx());
+		else if (scratch[OFF_STATUS] != BLK_S_OK)
+			fail("completed with status %u", scratch[OFF_STATUS]);
 		break;
 	}
 	if (!failed)
