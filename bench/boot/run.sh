@@ -92,6 +92,7 @@ median() {
 	echo "# capvm boot benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), $iters boots each"
 	echo "# kernel $(basename "$CAPVM_VMLINUX") (PVH), ${MEM_MIB} MiB, 1 vCPU, $(uname -r) host KVM" \
 		"$( [ -n "${CAPVM_IN_TESTHOST:-}" ] && echo "(test host: nested kvm_amd under QEMU TCG)")"
+	echo "# kvm: $("$CAPVM_SRC/scripts/detect-kvm.sh"); host load average: $(cut -d' ' -f1-3 /proc/loadavg) (inside), $(nproc) CPUs"
 	echo "# capvm: $("$CAPVM" version 2>/dev/null | head -n 1)"
 	echo "# qemu: $(qemu-system-x86_64 --version | head -n 1)"
 } | tee "$report"
