@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/blk/run.sh [--quick] [--no-trace] [ITERATIONS]: virtio-blk throughput
+# bench/blk/run.sh [--quick] [--trace|--no-trace] [ITERATIONS]: virtio-blk throughput
 # and KVM exits of capvm against QEMU's microvm machine, with fio inside
 # the guest (a benchmark, not a test).
 #
@@ -18,7 +18,8 @@
 # direct I/O and queue depth 32 (io_uring engine):
 #   randread  4 KiB random reads
 #   seqread   128 KiB sequential reads
-# each for RUNTIME seconds (10; --quick: 1 iteration of 3 s, no trace run).
+# each for RUNTIME seconds (BENCH_BLK_RUNTIME, default 10; --quick: 1
+# iteration of 3 s and no trace run unless --trace).
 # Around each job the guest prints marks; at each mark this script reads
 # KVM's debugfs counters (/sys/kernel/debug/kvm/*, sums over live VMs), so
 # that the exits of the job's window are known while the VM is alive.
@@ -32,19 +33,20 @@
 # Results go to stdout and build/bench/blk.txt.  See docs/performance.md.
 . "$(dirname "$0")/../../tests/e2e/lib.sh"
 E2E_NAME=bench-blk
-quick=0 trace=1 iters=
+quick=0 trace= iters=
 for a in "$@"; do
 	case $a in
 	--quick) quick=1 ;;
+	--trace) trace=1 ;;
 	--no-trace) trace=0 ;;
-	*) [[ $a =~ ^[1-9][0-9]*$ ]] || { echo "usage: $0 [--quick] [--no-trace] [ITERATIONS]" >&2; exit 2; }
+	*) [[ $a =~ ^[1-9][0-9]*$ ]] || { echo "usage: $0 [--quick] [--trace|--no-trace] [ITERATIONS]" >&2; exit 2; }
 	   iters=$a ;;
 	esac
 done
 if [ $quick -eq 1 ]; then
-	: "${iters:=1}"; runtime=3; trace=0
+	: "${iters:=1}" "${trace:=0}"; runtime=3
 else
-	: "${iters:=${BENCH_ITERATIONS:-5}}"; runtime=${BENCH_BLK_RUNTIME:-10}
+	: "${iters:=${BENCH_ITERATIONS:-5}}" "${trace:=1}"; runtime=${BENCH_BLK_RUNTIME:-10}
 fi
 [[ $runtime =~ ^[1-9][0-9]*$ ]] || { echo "$0: BENCH_BLK_RUNTIME must be a number of seconds" >&2; exit 2; }
 
@@ -57,11 +59,11 @@ fi
 : "${CAPVM_OUT:=$E2E_SRC/build/bench}"
 export CAPVM_OUT
 runs=$((iters * 2 + trace * 2))
-e2e_enter_kvm --mem 3072 --timeout $((300 + runs * (60 + 3 * runtime))) -- "$0" "$@"
+e2e_enter_kvm --mem 3072 --timeout $((300 + runs * (180 + 3 * runtime))) -- "$0" "$@"
 
 MEM_MIB=512
 IMG_MIB=1024
-VM_TIMEOUT=$((150 + 3 * runtime))
+VM_TIMEOUT=$((300 + 3 * runtime))
 CMDLINE="console=ttyS0 quiet panic=-1 capvm.test=fio capvm.fio.runtime=$runtime"
 COUNTERS=(exits mmio_exits io_exits halt_exits irq_exits irq_window_exits irq_injections
 	signal_exits request_irq_exits insn_emulation hypercalls halt_wakeup)
@@ -109,7 +111,7 @@ trace_stop() {  # trace_stop FILE-PREFIX
 
 # at_mark NAME: called at each CAPVM-FIO-MARK line while the guest sleeps.
 at_mark() {
-	echo "$1 $(read_counters)" >> "$MARKS"
+	echo "$1 $EPOCHREALTIME $(read_counters)" >> "$MARKS"
 	if [ -n "$TRACE_PREFIX" ]; then
 		case $1 in
 		begin-randread) trace_start || echo "# tracing: cannot set hist triggers in $TRACING" >&2 ;;
@@ -166,7 +168,12 @@ start_vmm() {  # start_vmm VMM CONSOLE
 }
 
 # mark_counters NAME: the counters read at mark NAME of the current boot.
-mark_counters() { sed -n "s/^$1 //p" "$MARKS" | head -n 1; }
+mark_counters() { sed -n "s/^$1 [0-9.]* //p" "$MARKS" | head -n 1; }
+# window_s BEGIN END: seconds between two marks.
+window_s() {
+	awk -v b="$(sed -n "s/^$1 \([0-9.]*\) .*/\1/p" "$MARKS")" -v e="$(sed -n "s/^$2 \([0-9.]*\) .*/\1/p" "$MARKS")" \
+		'BEGIN { printf "%.1f", e - b }'
+}
 
 # one VMM ITER: one boot, one result line per job (and the idle rate).
 one() {
@@ -179,7 +186,7 @@ one() {
 	read -ra b <<< "$(mark_counters idle-begin)"
 	read -ra a <<< "$(mark_counters idle-end)"
 	if [ ${#a[@]} -gt 0 ] && [ ${#b[@]} -gt 0 ]; then
-		echo "$vmm iter=$i job=idle exits_per_s=$(( (a[0] - b[0]) / 2 ))" >> "$results"
+		echo "$vmm iter=$i job=idle exits_per_s=$(awk -v d=$(( a[0] - b[0] )) -v w="$(window_s idle-begin idle-end)" 'BEGIN { printf "%.0f", w > 0 ? d / w : -1 }')" >> "$results"
 	fi
 	for job in "${JOBS[@]}"; do
 		res=$(grep -a "^CAPVM-FIO-RESULT $job " "$con" | tail -n 1)
@@ -196,10 +203,11 @@ one() {
 		usr=${fields[6]%\%} sys=${fields[7]%\%}
 		case $job in randread) bs=4 ;; *) bs=128 ;; esac
 		ios=$((kb / bs))
-		line="$vmm iter=$i job=$job iops=$iops bw_kib=$bw clat_us=$(printf %.0f "$clat") guest_cpu=$(awk -v u="$usr" -v s="$sys" 'BEGIN { printf "%.0f", u + s }') ios=$ios"
+		line="$vmm iter=$i job=$job iops=$iops bw_kib=$bw clat_us=$(printf %.0f "$clat") guest_cpu=$(awk -v u="$usr" -v s="$sys" 'BEGIN { printf "%.0f", u + s }') ios=$ios window_s=$(window_s "begin-$job" "end-$job")"
 		for k in "${!COUNTERS[@]}"; do
 			line+=" ${COUNTERS[$k]}=$(( a[k] - b[k] ))"
 		done
+		line+=" exits_per_s=$(awk -v d=$(( a[0] - b[0] )) -v w="$(window_s "begin-$job" "end-$job")" 'BEGIN { printf "%.0f", w > 0 ? d / w : -1 }')"
 		for k in 0 1 2 3 4 6; do
 			line+=" ${COUNTERS[$k]}_per_kio=$(awk -v d=$(( a[k] - b[k] )) -v n="$ios" 'BEGIN { printf "%.0f", n ? d * 1000 / n : -1 }')"
 		done
@@ -240,8 +248,8 @@ trace_report() {
 	# 2 write.  Reads show up twice (unsatisfied, then done): count type 0
 	# and 2.
 	printf '  MMIO accesses (VMM-visible reads, writes incl. ioeventfd) by address:'
-	sed -n 's/^{ type: *\([0-9]*\), gpa: *\(0x[0-9a-f]*\) *} hitcount: *\([0-9]*\)/\1 \2 \3/p' "$p.kvm_mmio" |
-	awk -v t="$ios" '$1 != 1 { printf " %s%s=%.0f", ($1 == 2 ? "w" : "r"), $2, $3 * 1000 / t }'
+	sed -n 's/^{ type: *\([0-9]*\), gpa: *\([0-9]*\) *} hitcount: *\([0-9]*\)/\1 \2 \3/p' "$p.kvm_mmio" |
+	awk -v t="$ios" '$1 != 1 { printf " %s0x%x=%.0f", ($1 == 2 ? "w" : "r"), $2, $3 * 1000 / t }'
 	echo
 	printf '  port I/O by port:'
 	sed -n 's/^{ rw: *\([0-9]*\), port: *\([0-9]*\) *} hitcount: *\([0-9]*\)/\1 \2 \3/p' "$p.kvm_pio" |
@@ -282,7 +290,9 @@ done | tee -a "$report"
 		echo "$job ratio capvm/qemu: IOPS $(ratio "$(median iops capvm $job)" "$(median iops qemu $job)")," \
 			"exits per I/O $(ratio "$(median exits_per_kio capvm $job)" "$(median exits_per_kio qemu $job)")"
 	done
-	echo "idle guest exits/s (median): capvm $(median exits_per_s capvm idle), qemu $(median exits_per_s qemu idle)" \
+	echo "exits/s (median): idle guest capvm $(median exits_per_s capvm idle), qemu $(median exits_per_s qemu idle);" \
+		"randread capvm $(median exits_per_s capvm randread), qemu $(median exits_per_s qemu randread);" \
+		"seqread capvm $(median exits_per_s capvm seqread), qemu $(median exits_per_s qemu seqread)" \
 		"(each job window also holds ~1 s of idle guest)"
 	echo "(medians over $iters boots; /kio = KVM exits per 1,000 fio I/Os in the job's window, from debugfs kvm/*)"
 } | tee -a "$report"
