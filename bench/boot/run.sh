@@ -93,7 +93,7 @@ median() {
 }
 
 {
-	echo "# capvm boot benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), $iters boots each"
+	echo "# capvm boot benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), $iters boot(s) per VMM"
 	echo "# kernel $(basename "$CAPVM_VMLINUX") (PVH), ${MEM_MIB} MiB, 1 vCPU, $(uname -r) host KVM" \
 		"$( [ -n "${CAPVM_IN_TESTHOST:-}" ] && echo "(test host: nested kvm_amd under QEMU TCG)")"
 	echo "# kvm: $("$CAPVM_SRC/scripts/detect-kvm.sh"); load average of the machine at the start: $CAPVM_HOST_LOAD"
@@ -119,6 +119,6 @@ done | tee -a "$report"
 	if [ "$c" != - ] && [ "$q" != - ]; then
 		echo "boot time ratio capvm/qemu (median to CAPVM-GUEST-INIT): $(awk -v c="$c" -v q="$q" 'BEGIN { printf "%.2f", c / q }')"
 	fi
-	echo "(medians over $iters boots; overhead_kb = VmRSS - resident guest RAM, at the marker)"
+	echo "(medians over $iters boot(s) per VMM; overhead_kb = VmRSS - resident guest RAM, at the marker)"
 } | tee -a "$report"
 echo "results in $report"
