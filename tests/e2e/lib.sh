@@ -24,7 +24,8 @@ E2E_FAILS=0
 e2e_pass() { echo "PASS $E2E_NAME/$1"; }
 e2e_fail() { echo "FAIL $E2E_NAME/$1${2:+: $2}"; E2E_FAILS=$((E2E_FAILS + 1)); }
 e2e_skip() { echo "SKIP $E2E_NAME/$1: $2"; }
-# e2e_check NAME COND-CMD... [-- why]: PASS if the command succeeds.
+# e2e_check NAME CMD...: PASS if CMD succeeds, else FAIL with the reason CMD
+# left in E2E_WHY.
 e2e_check() {
 	local name=$1; shift
 	if "$@"; then e2e_pass "$name"; else e2e_fail "$name" "${E2E_WHY:-}"; fi
@@ -89,8 +90,14 @@ e2e_enter_kvm() {
 	exit "$rc"
 }
 
-# Processes started through e2e_bg are stopped at exit (by PID).
+# VMMs started by e2e_boot_timed that are still running at exit are killed
+# (by PID); e2e_forget_pid drops one that has been waited for.
 E2E_PIDS=()
+e2e_forget_pid() {
+	local p keep=()
+	for p in "${E2E_PIDS[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
+	E2E_PIDS=(${keep[@]+"${keep[@]}"})
+}
 e2e_cleanup() {
 	local p
 	for p in "${E2E_PIDS[@]}"; do
@@ -156,6 +163,7 @@ e2e_boot_timed() {
 		wait "$E2E_PID" 2>/dev/null
 		E2E_RC=$?
 	fi
+	e2e_forget_pid "$E2E_PID"
 	exec {fd}<&-
 	rm -f "$fifo"
 	return 0
