@@ -26,7 +26,7 @@ done < /etc/capvm-modules
 # reaches user space as an input event; busybox acpid turns it into a
 # power-off.
 mkdir -p /etc/acpi/PWRF /var/log /var/run
-printf '#!/bin/sh\necho "CAPVM-GUEST-POWERBUTTON"\nsync\npoweroff -f\n' > /etc/acpi/PWRF/00000080
+printf '#!/bin/sh\necho "CAPVM-GUEST-POWERBUTTON" > /dev/console\nsync\npoweroff -f\n' > /etc/acpi/PWRF/00000080
 chmod +x /etc/acpi/PWRF/00000080
 acpid -c /etc/acpi -l /dev/null 2>/dev/null
 
