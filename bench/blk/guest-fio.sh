@@ -6,9 +6,10 @@
 #   CAPVM-FIO-RESULT NAME rc=N 3;KiB;KiB/s;IOPS;ms;clat_us;usr%;sys%
 # Marks come in pairs around a window: idle-begin/idle-end (2 s of an idle
 # guest, to show the background exit rate) and begin-JOB/end-JOB around
-# each fio job.  After a mark the guest sleeps 1 s before doing anything
-# else, so that the host has read the counters before the window's work
-# starts and no console output falls into a window.
+# each fio job's I/O.  After a mark the guest sleeps 1 s before doing
+# anything else, so that the host has read the counters before the window's
+# work starts and no console output falls into a window (each job window
+# thus holds ~1 s of idle guest before the I/O).
 # Kernel command line: capvm.fio.runtime=SECONDS (default 10) per job.
 runtime=10
 for arg in $(cat /proc/cmdline); do
@@ -47,15 +48,18 @@ sleep 1
 mark idle-end
 
 # job NAME FIO-OPTIONS...: one fio job on /dev/vda between two marks.
+# fio prints them itself (exec_prerun/exec_postrun run just before and
+# after the job's I/O), so that its start-up (loading ~80 MB of libraries)
+# stays out of the window.
 job() {
 	local name=$1 rc
 	shift
-	mark "begin-$name"
 	fio --name="$name" --filename=/dev/vda --direct=1 $qd --time_based \
-		--runtime="$runtime" --output-format=terse --terse-version=3 "$@" \
-		> "/tmp/$name.out" 2> "/tmp/$name.err"
+		--runtime="$runtime" --output-format=terse --terse-version=3 \
+		--exec_prerun="echo CAPVM-FIO-MARK begin-$name > /dev/console; sleep 1" \
+		--exec_postrun="echo CAPVM-FIO-MARK end-$name > /dev/console; sleep 1" \
+		"$@" > "/tmp/$name.out" 2> "/tmp/$name.err"
 	rc=$?
-	mark "end-$name"
 	# Of fio's terse v3 line only: version, read KiB, KiB/s, IOPS, runtime
 	# (ms), mean completion latency (us), user and system CPU (%).
 	echo "CAPVM-FIO-RESULT $name rc=$rc $(grep '^3;' "/tmp/$name.out" | tail -n 1 | cut -d';' -f1,6-9,16,88,89)"

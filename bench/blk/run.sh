@@ -186,7 +186,7 @@ one() {
 	read -ra b <<< "$(mark_counters idle-begin)"
 	read -ra a <<< "$(mark_counters idle-end)"
 	if [ ${#a[@]} -gt 0 ] && [ ${#b[@]} -gt 0 ]; then
-		echo "$vmm iter=$i job=idle exits_per_s=$(awk -v d=$(( a[0] - b[0] )) -v w="$(window_s idle-begin idle-end)" 'BEGIN { printf "%.0f", w > 0 ? d / w : -1 }')" >> "$results"
+		echo "$vmm iter=$i job=idle exits_per_s=$(awk -v d=$(( a[0] - b[0] )) -v w="$(window_s idle-begin idle-end)" 'BEGIN { printf "%.0f", (w > 0 ? d / w : -1) }')" >> "$results"
 	fi
 	for job in "${JOBS[@]}"; do
 		res=$(grep -a "^CAPVM-FIO-RESULT $job " "$con" | tail -n 1)
@@ -207,7 +207,7 @@ one() {
 		for k in "${!COUNTERS[@]}"; do
 			line+=" ${COUNTERS[$k]}=$(( a[k] - b[k] ))"
 		done
-		line+=" exits_per_s=$(awk -v d=$(( a[0] - b[0] )) -v w="$(window_s "begin-$job" "end-$job")" 'BEGIN { printf "%.0f", w > 0 ? d / w : -1 }')"
+		line+=" exits_per_s=$(awk -v d=$(( a[0] - b[0] )) -v w="$(window_s "begin-$job" "end-$job")" 'BEGIN { printf "%.0f", (w > 0 ? d / w : -1) }')"
 		for k in 0 1 2 3 4 6; do
 			line+=" ${COUNTERS[$k]}_per_kio=$(awk -v d=$(( a[k] - b[k] )) -v n="$ios" 'BEGIN { printf "%.0f", n ? d * 1000 / n : -1 }')"
 		done
