@@ -26,7 +26,7 @@ export CAPVM_OUT
 # the report: other jobs stretch the times a lot under TCG.
 : "${CAPVM_HOST_LOAD:=$(cut -d' ' -f1-3 /proc/loadavg), $(nproc) CPUs}"
 export CAPVM_HOST_LOAD
-e2e_enter_kvm --timeout $((120 + iters * 60)) -- "$0" "$iters"
+e2e_enter_kvm --timeout $((120 + iters * 90)) -- "$0" "$iters"
 
 MEM_MIB=256
 CMDLINE="console=ttyS0 quiet panic=-1 capvm.test=pause capvm.pause=2"
