@@ -6,8 +6,8 @@
 # on, downloaded with `apt-get download` and unpacked with `dpkg-deb -x`.
 
 # log MSG...: progress messages go to stderr so that stdout stays clean.
-log() { echo "build-images: $*" >&2; }
-die() { echo "build-images: error: $*" >&2; exit 1; }
+log() { echo "${LOG_NAME:-build-images}: $*" >&2; }
+die() { echo "${LOG_NAME:-build-images}: error: $*" >&2; exit 1; }
 
 # kernel_package_name: prints the versioned kernel package name
 # (e.g. linux-image-6.1.0-56-amd64).  CAPVM_KERNEL_PKG overrides it.

@@ -7,6 +7,7 @@
 # run (it unpacks the kernel).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+LOG_NAME=testhost-build
 . guest/initramfs-lib.sh
 
 out=build/testhost
