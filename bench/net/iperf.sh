@@ -4,6 +4,8 @@
 # capvm.iperf_t=SECONDS (default 8) in each direction, guest->peer ("tx")
 # then peer->guest ("rx", iperf3 -R), printing one line per direction:
 #   CAPVM-IPERF tx mbits=N retr=N
+# and CAPVM-IPERF start / end around both runs (the host reads KVM's exit
+# counters there, while the guest lives).
 PEER=10.77.0.1
 secs=8
 for arg in $(cat /proc/cmdline); do
@@ -13,6 +15,8 @@ ip link set lo up
 ip link set eth0 up
 ip addr add 10.77.0.2/24 dev eth0
 ping -c 1 -W 5 $PEER > /dev/null 2>&1 || echo "CAPVM-IPERF ping-failed"
+echo "CAPVM-IPERF start"
+sleep 1   # the host samples KVM's counters at the markers
 for dir in tx rx; do
 	flag=
 	[ $dir = rx ] && flag=-R
@@ -25,3 +29,5 @@ for dir in tx rx; do
 		echo "CAPVM-IPERF $dir failed: $(tail -n 2 /tmp/iperf.txt | tr '\n' ' ')"
 	fi
 done
+echo "CAPVM-IPERF end"
+sleep 2

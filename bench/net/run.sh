@@ -16,7 +16,8 @@
 # iperf3, see build-initrd.sh), booted alternately with each VMM ITERATIONS
 # times (default 3); each boot runs iperf3 for SECONDS (default 8) guest ->
 # peer ("tx") and peer -> guest ("rx", -R).  Reports medians per VMM and
-# direction and the capvm/QEMU ratios, on stdout and in
+# direction and the capvm/QEMU ratios, and KVM's exit counters (debugfs)
+# over the two iperf3 runs of each boot, on stdout and in
 # build/bench/net.txt.  See docs/performance.md.
 . "$(dirname "$0")/../../tests/e2e/lib.sh"
 E2E_NAME=bench-net
@@ -54,25 +55,52 @@ ip netns exec "$NS" iperf3 -s > "$E2E_TMP/iperf-server.log" 2>&1 &
 E2E_PIDS+=($!)
 sleep 0.5
 
-# one VMM ITER: one boot, one result line per direction.
+COUNTERS=(exits mmio_exits io_exits halt_exits irq_injections)
+read_counters() {
+	local c v out=()
+	for c in "${COUNTERS[@]}"; do
+		v=0
+		[ -r "/sys/kernel/debug/kvm/$c" ] && read -r v < "/sys/kernel/debug/kvm/$c"
+		out+=("$v")
+	done
+	echo "${out[*]}"
+}
+
+# one VMM ITER: one boot, one result line per direction, plus the KVM exits
+# between the guest's CAPVM-IPERF start and end markers (both directions).
 one() {
-	local vmm=$1 i=$2 log=$CAPVM_OUT/net-$1-$2.log rc
+	local vmm=$1 i=$2 log=$CAPVM_OUT/net-$1-$2.log rc pid c0= c1= k
+	local -a cmd a b
 	if [ "$vmm" = capvm ]; then
-		e2e_run "$log" $((90 + 4 * secs)) ip netns exec "$NS" "$CAPVM" run \
-			--kernel "$CAPVM_VMLINUX" --initrd "$CAPVM_BENCH_INITRD" --cmdline "$CMDLINE" \
-			--mem "${MEM_MIB}M" --cpus 1 --net "tap=$TAP,mac=52:54:00:77:00:02"
+		cmd=("$CAPVM" run --kernel "$CAPVM_VMLINUX" --initrd "$CAPVM_BENCH_INITRD"
+			--cmdline "$CMDLINE" --mem "${MEM_MIB}M" --cpus 1
+			--net "tap=$TAP,mac=52:54:00:77:00:02")
 	else
 		CAPVM_INITRD=$CAPVM_BENCH_INITRD qemu_microvm_cmd 1 "$MEM_MIB" "$CAPVM_VMLINUX" "$CMDLINE" \
 			-netdev "tap,id=n0,ifname=$TAP,script=no,downscript=no" \
 			-device virtio-net-device,netdev=n0,mac=52:54:00:77:00:02
-		e2e_run "$log" $((90 + 4 * secs)) ip netns exec "$NS" "${QEMU_CMD[@]}"
+		cmd=("${QEMU_CMD[@]}")
 	fi
-	rc=$?
+	timeout -k 5 $((90 + 4 * secs)) ip netns exec "$NS" "${cmd[@]}" > "$log" 2>&1 < /dev/null &
+	pid=$!
+	while kill -0 "$pid" 2>/dev/null; do
+		if [ -z "$c0" ] && grep -aq '^CAPVM-IPERF start' "$log"; then c0=$(read_counters); fi
+		if [ -z "$c1" ] && grep -aq '^CAPVM-IPERF end' "$log"; then c1=$(read_counters); fi
+		sleep 0.2
+	done
+	wait "$pid"; rc=$?
+	local line exits=
+	if [ -n "$c0" ] && [ -n "$c1" ]; then
+		read -ra a <<< "$c0"; read -ra b <<< "$c1"
+		for k in "${!COUNTERS[@]}"; do exits+=" ${COUNTERS[$k]}=$(( ${b[$k]} - ${a[$k]} ))"; done
+	fi
 	for dir in tx rx; do
 		local m
 		m=$(sed -n "s/^CAPVM-IPERF $dir mbits=\([0-9.]*\).*/\1/p" "$log" | head -n 1)
 		if [ -n "$m" ]; then
-			echo "$vmm iter=$i dir=$dir mbits=$m" | tee -a "$results"
+			line="$vmm iter=$i dir=$dir mbits=$m"
+			[ $dir = rx ] && line+="$exits"
+			echo "$line" | tee -a "$results"
 		else
 			echo "$vmm iter=$i dir=$dir FAILED (status $rc): $(grep -a 'CAPVM-IPERF' "$log" | tr '\n' ' ') see $log"
 		fi
@@ -94,6 +122,14 @@ median() { sort -n | awk '{ a[NR] = $1 } END { if (NR == 0) print 0; else if (NR
 		ratio=$(awk -v c="$c" -v q="$q" 'BEGIN { if (q > 0) printf "%.2f", c / q; else print "n/a" }')
 		label=$([ $dir = tx ] && echo "guest->peer" || echo "peer->guest")
 		echo "$dir ($label): capvm ${c} Mbit/s, qemu ${q} Mbit/s, capvm/qemu ${ratio}"
+	done
+	echo "KVM exits during both iperf3 runs (median; debugfs, between the guest's start/end markers):"
+	for vmm in capvm qemu; do
+		line="  $vmm:"
+		for c in exits mmio_exits io_exits halt_exits irq_injections; do
+			line+=" $c=$(grep "^$vmm .*dir=rx" "$results" | sed -n "s/.* $c=\([0-9]*\).*/\1/p" | median)"
+		done
+		echo "$line"
 	done
 	echo "runs:"
 	sed 's/^/  /' "$results"
