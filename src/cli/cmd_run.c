@@ -14,6 +14,7 @@
 
 #include "arch/x86/layout.h"
 #include "arch/x86/vm.h"
+#include "arch/x86/watchdog.h"
 #include "cli/commands.h"
 #include "cli/run_devices.h"
 #include "cli/run_monitor.h"
@@ -45,6 +46,11 @@ static void run_usage(FILE *f)
 "  --dataport NAME,gpa=ADDR,size=SIZE,fd=N|path=FILE\n"
 "                       map a shared memory object into the guest (repeatable)\n"
 "  --mem-shared         keep guest RAM in a memfd (needed by shared-memory backends)\n"
+"  --watchdog ACTION    when the guest's ib700 watchdog (ib700wdt) runs out: reset\n"
+"                       (default: restart the VM), poweroff (exit status 6),\n"
+"                       restart (exit status 7: the supervisor restarts it), none\n"
+"  --watchdog-timeout S countdown in seconds (1-3600) instead of the guest's\n"
+"                       choice (the ib700 table ends at 30 s); see docs/operations.md\n"
 "\n"
 "Devices (virtio-mmio, announced to the guest in ACPI):\n"
 "  --disk PATH[,ro][,serial=S][,cache=writeback|none][,discard=on]\n"
@@ -67,7 +73,8 @@ static void run_usage(FILE *f)
 "\n"
 "Exit status: 0 guest powered off (or stopped by SIGTERM/SIGINT), 1 error\n"
 "(bad input, no usable KVM), 2 usage error, 3 guest rebooted, 4 guest\n"
-"panicked (pvpanic), 5 guest crashed (triple fault, KVM internal error).\n");
+"panicked (pvpanic), 5 guest crashed (triple fault, KVM internal error),\n"
+"6 watchdog fired (--watchdog poweroff), 7 watchdog fired (--watchdog restart).\n");
 }
 
 /* "0,2-3" -> list; returns count or -1. */
@@ -220,7 +227,7 @@ enum {
 	OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_MEM, OPT_CPUS, OPT_HUGEPAGES, OPT_CONSOLE,
 	OPT_NAME, OPT_REBOOT, OPT_LOG, OPT_AFFINITY, OPT_PRIORITY, OPT_DATAPORT, OPT_MEM_SHARED,
 	OPT_DISK, OPT_RNG, OPT_MONITOR, OPT_QMP, OPT_CONSOLE_LOG,
-	OPT_NET, OPT_VCONSOLE,
+	OPT_NET, OPT_VCONSOLE, OPT_WATCHDOG, OPT_WATCHDOG_TIMEOUT,
 };
 
 static const struct option run_options[] = {
@@ -245,6 +252,8 @@ static const struct option run_options[] = {
 	{ "virtio-console", required_argument, NULL, OPT_VCONSOLE },
 	{ "monitor", required_argument, NULL, OPT_MONITOR },
 	{ "qmp", required_argument, NULL, OPT_QMP },
+	{ "watchdog", required_argument, NULL, OPT_WATCHDOG },
+	{ "watchdog-timeout", required_argument, NULL, OPT_WATCHDOG_TIMEOUT },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
@@ -355,6 +364,20 @@ int cmd_run(int argc, char **argv)
 				return VM_EXIT_ERROR;
 			}
 			break;
+		case OPT_WATCHDOG:
+			if (watchdog_parse_action(optarg) < 0)
+				return usage_error("--watchdog takes reset, poweroff, restart or none, not",
+						   optarg);
+			cfg.watchdog_action = watchdog_parse_action(optarg);
+			break;
+		case OPT_WATCHDOG_TIMEOUT:
+			if (parse_uint(optarg, 1, WATCHDOG_MAX_TIMEOUT_S, &v)) {
+				fprintf(stderr, "capvm run: --watchdog-timeout %s: expected seconds "
+					"from 1 to %d\n", optarg, WATCHDOG_MAX_TIMEOUT_S);
+				return VM_EXIT_ERROR;
+			}
+			cfg.watchdog_timeout_s = (unsigned)v;
+			break;
 		case 'q': log_set_level(LOG_WARN); break;
 		case 'v': log_set_level(LOG_DEBUG); break;
 		case 'h': run_usage(stdout); return 0;
@@ -410,12 +433,14 @@ int cmd_run(int argc, char **argv)
 		status = vm_boot_and_run(vm, err, sizeof(err));
 	if (status == VM_EXIT_ERROR && err[0])
 		fprintf(stderr, "capvm run: %s\n", err);
+	bool watchdog_reset = vm_watchdog_reset(vm);
 	run_monitor_finish(&mon, status);
 	run_devices_destroy(&devs);
 	vm_destroy(vm);
 	chardev_close(cfg.console);
-	if (status == VM_EXIT_REBOOT && (restart_on_reboot || mon.reset_requested)) {
-		log_info("vm", "guest rebooted: restarting (--reboot=restart)");
+	if (status == VM_EXIT_REBOOT && (restart_on_reboot || mon.reset_requested || watchdog_reset)) {
+		log_info("vm", watchdog_reset ? "watchdog fired: restarting (--watchdog reset)"
+					      : "guest rebooted: restarting (--reboot=restart)");
 		execv("/proc/self/exe", argv - 1);
 		log_error("vm", "cannot restart: %s", strerror(errno));
 		return VM_EXIT_ERROR;

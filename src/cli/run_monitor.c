@@ -127,6 +127,12 @@ static int rm_query_counters(void *opaque, struct monitor_counter *c, size_t max
 	n = add_counter(c, max, n, "vm.exits", st.exits);
 	n = add_counter(c, max, n, "vm.exits.io", st.io_exits);
 	n = add_counter(c, max, n, "vm.exits.mmio", st.mmio_exits);
+	struct vm_watchdog_state ws;
+	vm_get_watchdog(m->vm, &ws);
+	n = add_counter(c, max, n, "watchdog.armed", ws.armed);
+	n = add_counter(c, max, n, "watchdog.timeout_s", ws.timeout_s);
+	n = add_counter(c, max, n, "watchdog.pets", ws.pets);
+	n = add_counter(c, max, n, "watchdog.fired", ws.fires);
 	for (int t = 0; t < m->devs->nr_transports; t++) {
 		struct virtio_device *d = m->devs->transports[t]->dev;
 		const struct virtio_counters *vc = &d->stats;
@@ -170,6 +176,16 @@ static const struct monitor_ops run_monitor_ops = {
 	.query_counters = rm_query_counters,
 };
 
+/* The watchdog fired (main thread): QEMU's WATCHDOG event. */
+static void rm_watchdog_fired(void *opaque, const char *action)
+{
+	struct run_monitor *m = opaque;
+	char data[64];
+
+	snprintf(data, sizeof(data), "{\"action\": \"%s\"}", action);
+	monitor_emit_event(m->mon, "WATCHDOG", data);
+}
+
 int run_monitor_add_address(struct run_monitor *m, const char *addr, bool qmp)
 {
 	if (m->nr_addrs >= 4)
@@ -198,6 +214,7 @@ int run_monitor_start(struct run_monitor *m, struct vm *vm, struct run_devices *
 		snprintf(err, errlen, "cannot start the monitor thread");
 		return -1;
 	}
+	vm_set_watchdog_hook(vm, rm_watchdog_fired, m);
 	return 0;
 }
 
@@ -209,6 +226,8 @@ void run_monitor_finish(struct run_monitor *m, int exit_status)
 		monitor_emit_event(m->mon, "RESET",
 				   m->reset_requested ? "{\"guest\": false, \"reason\": \"host-qmp-system-reset\"}"
 						      : "{\"guest\": true, \"reason\": \"guest-reset\"}");
+	else if (exit_status == VM_EXIT_WATCHDOG || exit_status == VM_EXIT_WATCHDOG_RESTART)
+		monitor_emit_event(m->mon, "SHUTDOWN", "{\"guest\": false, \"reason\": \"watchdog\"}");
 	else if (exit_status == VM_EXIT_PANIC)
 		monitor_emit_event(m->mon, "GUEST_PANICKED", "{\"action\": \"poweroff\"}");
 	else

@@ -40,6 +40,7 @@
 #include "arch/x86/layout.h"
 #include "arch/x86/rtc.h"
 #include "arch/x86/serial.h"
+#include "arch/x86/watchdog.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "virtio/mmio.h"
@@ -72,6 +73,11 @@ struct vm {
 	struct serial *serial;
 	struct rtc rtc;
 	pthread_mutex_t rtc_lock;
+	struct watchdog wdt;          /* under wdt_lock (vCPUs write, main loop checks) */
+	pthread_mutex_t wdt_lock;
+	void (*wdt_hook)(void *opaque, const char *action);
+	void *wdt_hook_opaque;
+	bool wdt_reset;               /* ended by the watchdog, action reset */
 
 	int nr_virtio;
 	struct virtio_mmio *virtio[VIRTIO_MMIO_MAX_DEVS];
@@ -238,6 +244,8 @@ struct vm *vm_create(const struct vm_config *cfg, char *err, size_t errlen)
 	pthread_cond_init(&vm->pause_cond, NULL);
 	pthread_mutex_init(&vm->rtc_lock, NULL);
 	pthread_mutex_init(&vm->coalesced_lock, NULL);
+	pthread_mutex_init(&vm->wdt_lock, NULL);
+	watchdog_init(&vm->wdt, (enum watchdog_action)cfg->watchdog_action, cfg->watchdog_timeout_s);
 
 	if (cfg->nr_cpus < 1 || cfg->nr_cpus > VM_MAX_CPUS) {
 		snprintf(err, errlen, "--cpus %d: must be between 1 and %d", cfg->nr_cpus, VM_MAX_CPUS);
@@ -525,6 +533,10 @@ int vm_pause(struct vm *vm)
 
 int vm_resume(struct vm *vm)
 {
+	pthread_mutex_lock(&vm->wdt_lock);
+	if (vm->wdt.armed && vm->pause_requested)  /* a fresh countdown after a pause */
+		vm->wdt.deadline_ns = now_ns() + (uint64_t)watchdog_timeout_s(&vm->wdt) * 1000000000ULL;
+	pthread_mutex_unlock(&vm->wdt_lock);
 	pthread_mutex_lock(&vm->pause_lock);
 	vm->pause_requested = false;
 	pthread_cond_broadcast(&vm->pause_cond);
@@ -552,6 +564,15 @@ static void vm_handle_io(struct vcpu *v, uint16_t port, uint8_t *data, unsigned 
 			serial_write(vm->serial, port - PORT_COM1, *data);
 		else
 			*data = serial_read(vm->serial, port - PORT_COM1);
+		return;
+	}
+	if (watchdog_owns_port(port) && size == 1) {
+		pthread_mutex_lock(&vm->wdt_lock);
+		if (out)
+			watchdog_io_write(&vm->wdt, port, *data, now_ns());
+		else
+			*data = watchdog_io_read(&vm->wdt, port);
+		pthread_mutex_unlock(&vm->wdt_lock);
 		return;
 	}
 	switch (port) {
@@ -749,6 +770,68 @@ static void *vcpu_thread(void *arg)
 	return NULL;
 }
 
+void vm_get_watchdog(struct vm *vm, struct vm_watchdog_state *st)
+{
+	pthread_mutex_lock(&vm->wdt_lock);
+	st->armed = vm->wdt.armed;
+	st->timeout_s = watchdog_timeout_s(&vm->wdt);
+	st->guest_timeout_s = watchdog_code_seconds(vm->wdt.guest_code);
+	st->ms_left = watchdog_ms_left(&vm->wdt, now_ns());
+	st->pets = vm->wdt.pets;
+	st->fires = vm->wdt.fires;
+	st->action = watchdog_action_name(vm->wdt.action);
+	pthread_mutex_unlock(&vm->wdt_lock);
+}
+
+void vm_set_watchdog_hook(struct vm *vm, void (*fn)(void *opaque, const char *action),
+			  void *opaque)
+{
+	vm->wdt_hook = fn;
+	vm->wdt_hook_opaque = opaque;
+}
+
+bool vm_watchdog_reset(struct vm *vm) { return vm->wdt_reset; }
+
+/*
+ * Main loop: has the watchdog run out?  Then log, tell the hook (monitor
+ * event) and act.  Returns the poll timeout until the next check (ms):
+ * the time left when armed, else 1 s so that a start is noticed soon
+ * (the deadline itself is exact: computed from the pet's time).
+ */
+static int vm_check_watchdog(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->wdt_lock);
+	uint64_t now = now_ns();
+	/* a paused guest cannot pet: no countdown while paused (see vm_resume) */
+	bool fired = !vm->pause_requested && watchdog_expired(&vm->wdt, now);
+	int64_t left = watchdog_ms_left(&vm->wdt, now);
+	enum watchdog_action action = vm->wdt.action;
+	unsigned timeout = watchdog_timeout_s(&vm->wdt);
+	pthread_mutex_unlock(&vm->wdt_lock);
+
+	if (fired) {
+		log_warn("vm", "watchdog fired: the guest did not pet it for %u s; action %s",
+			 timeout, watchdog_action_name(action));
+		if (vm->wdt_hook)
+			vm->wdt_hook(vm->wdt_hook_opaque, watchdog_action_name(action));
+		switch (action) {
+		case WATCHDOG_RESET:
+			vm->wdt_reset = true;
+			vm_request_exit(vm, VM_EXIT_REBOOT, "watchdog fired (action reset)");
+			break;
+		case WATCHDOG_POWEROFF:
+			vm_request_exit(vm, VM_EXIT_WATCHDOG, "watchdog fired (action poweroff)");
+			break;
+		case WATCHDOG_RESTART:
+			vm_request_exit(vm, VM_EXIT_WATCHDOG_RESTART, "watchdog fired (action restart)");
+			break;
+		case WATCHDOG_NONE:
+			break;
+		}
+	}
+	return left >= 0 && left < 1000 ? (int)left : 1000;
+}
+
 /* Map the seL4 priority scale 0..255 onto Linux nice values (see docs/run.md). */
 static void vm_apply_priority(struct vm *vm)
 {
@@ -871,7 +954,7 @@ int vm_boot_and_run(struct vm *vm, char *err, size_t errlen)
 	while (vm->exit_status < 0) {
 		struct pollfd p[2] = { { .fd = vm->exit_efd, .events = POLLIN },
 				       { .fd = sfd, .events = POLLIN } };
-		if (poll(p, 2, -1) < 0 && errno != EINTR)
+		if (poll(p, 2, vm_check_watchdog(vm)) < 0 && errno != EINTR)
 			break;
 		if (p[1].revents & POLLIN) {
 			struct signalfd_siginfo si;

@@ -21,6 +21,8 @@ enum vm_exit_status {
 	VM_EXIT_REBOOT = 3,    /* guest asked for a reboot (without --reboot=restart) */
 	VM_EXIT_PANIC = 4,     /* guest kernel panicked (pvpanic) */
 	VM_EXIT_CRASH = 5,     /* triple fault, KVM internal error, failed entry */
+	VM_EXIT_WATCHDOG = 6,  /* watchdog fired, action poweroff (not restarted) */
+	VM_EXIT_WATCHDOG_RESTART = 7, /* watchdog fired, action restart (supervisor restarts) */
 };
 
 #define VM_MAX_CPUS 255
@@ -50,6 +52,8 @@ struct vm_config {
 	int affinity[VM_MAX_CPUS + 1];
 	int nr_affinity;
 	int priority;                /* seL4 scale 0..255, -1 = leave as is */
+	int watchdog_action;         /* enum watchdog_action (0 = reset) */
+	unsigned watchdog_timeout_s; /* 0: the guest's choice (arch/x86/watchdog.h) */
 };
 
 struct vm;
@@ -88,6 +92,22 @@ struct vm_stats {
 	uint64_t exits, io_exits, mmio_exits, other_exits;
 };
 void vm_get_stats(struct vm *vm, struct vm_stats *st);
+
+/* The ib700 watchdog (arch/x86/watchdog.h). */
+struct vm_watchdog_state {
+	bool armed;
+	unsigned timeout_s;          /* countdown in force */
+	unsigned guest_timeout_s;    /* what the guest's code asks for */
+	int64_t ms_left;             /* -1 when not armed */
+	uint64_t pets, fires;
+	const char *action;
+};
+void vm_get_watchdog(struct vm *vm, struct vm_watchdog_state *st);
+/* Called (from the main thread) when the watchdog fires, before the action. */
+void vm_set_watchdog_hook(struct vm *vm, void (*fn)(void *opaque, const char *action),
+			  void *opaque);
+/* Did the VM end because the watchdog's action is reset (restart the VM)? */
+bool vm_watchdog_reset(struct vm *vm);
 
 /* Is /dev/kvm usable for a stock guest?  Fills a one-line description. */
 int vm_probe_kvm(char *desc, size_t len);
