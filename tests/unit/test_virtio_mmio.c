@@ -221,6 +221,23 @@ TEST(interrupt_status_and_ack)
 	vdrv_destroy(&d);
 }
 
+/* The VMM's coalesced-ACK mode: reading InterruptStatus clears it. */
+TEST(interrupt_status_read_clears)
+{
+	CHECK(setup() == 0);
+	d.t->isr_read_clears = true;
+	vdrv_irq_count(&d);
+	virtio_raise_irq(&td->dev, VIRTIO_ISR_USED_BUFFER);
+	CHECK_EQ(vdrv_irq_count(&d), 1);
+	CHECK_EQ(vdrv_read32(&d, VDRV_INTERRUPT_STATUS), 1);
+	CHECK_EQ(vdrv_read32(&d, VDRV_INTERRUPT_STATUS), 0);
+	virtio_raise_irq(&td->dev, VIRTIO_ISR_USED_BUFFER);
+	CHECK_EQ(vdrv_irq_count(&d), 1);  /* cleared by the read: a new signal */
+	vdrv_write32(&d, VDRV_INTERRUPT_ACK, 1);  /* a late ACK must not clear it */
+	CHECK_EQ(virtio_mmio_isr(d.t), 1);
+	vdrv_destroy(&d);
+}
+
 TEST(config_space)
 {
 	uint8_t b;
@@ -338,6 +355,7 @@ int main(void)
 	RUN(queue_config_frozen_when_ready);
 	RUN(queue_num_too_big_refused);
 	RUN(interrupt_status_and_ack);
+	RUN(interrupt_status_read_clears);
 	RUN(config_space);
 	RUN(bad_width_and_offset);
 	RUN(iothread_serves_kicks);
