@@ -7,6 +7,7 @@
 #include "system/cgroup.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -251,10 +252,35 @@ int cg_join(const char *path, pid_t pid)
 	return 0;
 }
 
+/*
+ * Removes a VM's cgroup.  Whatever is still in it was started by that VM
+ * (a child that outlived it): it is killed, so nothing of a VM outlives it,
+ * and the directory removed once empty (bounded wait).
+ */
 void cg_remove(const char *path)
 {
-	if (path && path[0])
-		rmdir(path);
+	char file[CG_PATH_MAX + 64], line[32];
+
+	if (!path || !path[0])
+		return;
+	for (int tries = 0; tries < 100; tries++) {
+		FILE *f;
+		if (rmdir(path) == 0 || errno == ENOENT)
+			return;
+		if (errno != EBUSY)
+			return;
+		snprintf(file, sizeof(file), "%s/cgroup.procs", path);
+		f = fopen(file, "re");
+		if (f) {
+			while (fgets(line, sizeof(line), f)) {
+				int pid = atoi(line);
+				if (pid > 0)
+					kill(pid, SIGKILL);
+			}
+			fclose(f);
+		}
+		usleep(10000);
+	}
 }
 
 void cg_teardown(const struct cg_root *root)
