@@ -152,6 +152,12 @@ char **sup_build_argv(const struct sd_system *sys, size_t i, const int *dp_fds,
 	if (vm->log || default_log) {
 		arg_add(&a, "--log"); arg_add(&a, "%s", vm->log ? vm->log : default_log);
 	}
+	if (vm->watchdog_action) {
+		arg_add(&a, "--watchdog"); arg_add(&a, "%s", vm->watchdog_action);
+	}
+	if (vm->watchdog_timeout_s) {
+		arg_add(&a, "--watchdog-timeout"); arg_add(&a, "%u", vm->watchdog_timeout_s);
+	}
 	for (int d = 0; d < vm->n_devs; d++) {
 		const struct sd_device *dev = &vm->devs[d];
 		switch (dev->kind) {
@@ -211,11 +217,24 @@ void sup_free_argv(char **argv)
 	free(argv);
 }
 
+const char *sup_control_dir(void)
+{
+	static char dir[512];
+	const char *xdg = getenv("XDG_RUNTIME_DIR");
+
+	/* root: /run/capvm; anyone else: their runtime directory, if any */
+	if (geteuid() != 0 && xdg && xdg[0] == '/' && strlen(xdg) < sizeof(dir) - 8) {
+		snprintf(dir, sizeof(dir), "%s/capvm", xdg);
+		return dir;
+	}
+	return SUP_CONTROL_DIR;
+}
+
 char *sup_default_control(const char *system_name)
 {
 	char *s;
 
-	if (asprintf(&s, "%s/%s.sock", SUP_CONTROL_DIR, system_name) < 0)
+	if (asprintf(&s, "%s/%s.sock", sup_control_dir(), system_name) < 0)
 		abort();
 	return s;
 }
@@ -224,7 +243,11 @@ char *sup_default_control(const char *system_name)
 
 static void describe_status(int status, char *buf, size_t len, bool *ok)
 {
-	if (WIFEXITED(status)) {
+	/* capvm run's watchdog statuses (arch/x86/vm.h) */
+	if (WIFEXITED(status) && (WEXITSTATUS(status) == 6 || WEXITSTATUS(status) == 7)) {
+		snprintf(buf, len, "watchdog fired (%s)", WEXITSTATUS(status) == 6 ? "poweroff" : "restart");
+		*ok = false;
+	} else if (WIFEXITED(status)) {
 		snprintf(buf, len, "exited with status %d", WEXITSTATUS(status));
 		*ok = WEXITSTATUS(status) == 0;
 	} else if (WIFSIGNALED(status)) {
@@ -307,6 +330,38 @@ static int recent_starts(const struct vm_proc *p, uint64_t now)
 	return n;
 }
 
+/*
+ * The VM's on_failure command: `sh -c COMMAND capvm-on-failure NAME REASON`
+ * with CAPVM_VM=NAME and CAPVM_REASON=REASON in its environment, not waited
+ * for (reap() collects it).  See docs/operations.md.
+ */
+static void run_on_failure(const struct vm_proc *p)
+{
+	const char *cmd = p->vm->on_failure;
+	pid_t pid;
+
+	if (!cmd)
+		return;
+	pid = fork();
+	if (pid < 0) {
+		vlog(LOG_ERROR, p, "cannot run on_failure: fork: %s", strerror(errno));
+		return;
+	}
+	if (pid == 0) {
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		signal(SIGPIPE, SIG_DFL);
+		setpgid(0, 0);
+		setenv("CAPVM_VM", p->vm->name, 1);
+		setenv("CAPVM_REASON", p->last_exit, 1);
+		execl("/bin/sh", "sh", "-c", cmd, "capvm-on-failure", p->vm->name, p->last_exit,
+		      (char *)NULL);
+		_exit(127);
+	}
+	vlog(LOG_INFO, p, "on_failure started (pid %d): %s", (int)pid, p->last_exit);
+}
+
 static void vm_exited(struct sup *s, struct vm_proc *p, int status)
 {
 	const struct sd_vm *vm = p->vm;
@@ -320,8 +375,13 @@ static void vm_exited(struct sup *s, struct vm_proc *p, int status)
 		vlog(LOG_INFO, p, "stopped: %s", p->last_exit);
 		return;
 	}
+	if (!p->last_ok)
+		run_on_failure(p);
 	restart = vm->restart == SD_RESTART_ALWAYS ||
 		  (vm->restart == SD_RESTART_ON_FAILURE && !p->last_ok);
+	/* watchdog action poweroff: the VM stays off whatever the policy */
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 6)
+		restart = false;
 	if (!restart) {
 		p->state = p->last_ok ? ST_EXITED : ST_FAILED;
 		vlog(p->last_ok ? LOG_INFO : LOG_WARN, p, "%s; restart policy %s: not restarting",
@@ -503,7 +563,7 @@ static void format_uptime(uint64_t ns, char *buf, size_t len)
 
 static void write_status(struct sup *s, int fd, bool json)
 {
-	char line[512];
+	char line[1024];
 	uint64_t now = now_ns();
 
 	if (!json) {
@@ -522,11 +582,13 @@ static void write_status(struct sup *s, int fd, bool json)
 		if (json)
 			n = snprintf(line, sizeof(line),
 				     "%s{\"name\":\"%s\",\"kind\":\"%s\",\"state\":\"%s\",\"pid\":%d,"
-				     "\"uptime_ms\":%" PRIu64 ",\"restarts\":%d,\"last_exit\":\"%s\"}",
+				     "\"uptime_ms\":%" PRIu64 ",\"restarts\":%d,\"last_exit\":\"%s\","
+				     "\"monitor\":\"%s\",\"watchdog_action\":\"%s\"}",
 				     i ? "," : "", p->vm->name, sd_kind_name(p->vm->kind),
 				     state_names[p->state], (int)p->pid,
 				     p->pid > 0 ? (now - p->started_ns) / 1000000 : 0, p->restarts,
-				     p->last_exit);
+				     p->last_exit, p->vm->monitor ? p->vm->monitor : "",
+				     p->vm->watchdog_action ? p->vm->watchdog_action : "");
 		else
 			n = snprintf(line, sizeof(line), "%-16s %-12s %-10s %-8d %-10s %-8d %s\n",
 				     p->vm->name, sd_kind_name(p->vm->kind), state_names[p->state],
@@ -735,7 +797,7 @@ int supervisor_run(const struct sd_system *sys, const struct sup_options *opt)
 		}
 	}
 	if (!opt->control_path) {
-		mkdir(SUP_CONTROL_DIR, 0700);
+		mkdir(sup_control_dir(), 0700);
 		ctl = sup_default_control(sys->name);
 	}
 	snprintf(s->control, sizeof(s->control), "%s", opt->control_path ? opt->control_path : ctl);

@@ -171,6 +171,9 @@ struct sd_vm {
 	uint64_t restart_delay_ms, restart_interval_ms;
 	int restart_burst;
 	char *dd_device;     /* DeviceDomain: which device it serves (reserved) */
+	char *watchdog_action;   /* capvm run --watchdog (NULL: not given) */
+	unsigned watchdog_timeout_s; /* capvm run --watchdog-timeout (0: not given) */
+	char *on_failure;        /* command run by `sh -c` when the VM fails (NULL: none) */
 };
 
 struct sd_dataport {

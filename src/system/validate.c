@@ -540,6 +540,7 @@ static const struct { const char *name; enum attr_for who; } vm_attrs[] = {
 	{ "console_log", FOR_VM }, { "monitor", FOR_VM }, { "monitor_remote", FOR_VM },
 	{ "log", FOR_BOTH }, { "restart", FOR_BOTH }, { "restart_delay", FOR_BOTH },
 	{ "restart_burst", FOR_BOTH }, { "restart_interval", FOR_BOTH }, { "device", FOR_DD },
+	{ "watchdog_action", FOR_VM }, { "watchdog_timeout", FOR_VM }, { "on_failure", FOR_BOTH },
 };
 
 static bool loopback_host(const char *h)
@@ -807,6 +808,24 @@ static void apply_vm_setting(struct validator *v, struct sd_vm *vm, const struct
 			vm->restart_burst = (int)n;
 	} else if (!strcmp(a, "device")) {
 		want_str(v, s, true, &vm->dd_device);
+	} else if (!strcmp(a, "watchdog_action")) {
+		/* the names of arch/x86/watchdog.h (docs/operations.md) */
+		if (want_str(v, s, true, &vm->watchdog_action) &&
+		    strcmp(vm->watchdog_action, "reset") && strcmp(vm->watchdog_action, "poweroff") &&
+		    strcmp(vm->watchdog_action, "restart") && strcmp(vm->watchdog_action, "none"))
+			ERR(s->val.loc, "%s.watchdog_action must be \"reset\", \"poweroff\", "
+			    "\"restart\" or \"none\"", vm->name);
+	} else if (!strcmp(a, "watchdog_timeout")) {
+		uint64_t ms = 0;
+		if (want_duration(v, s, &ms)) {
+			if (ms < 1000 || ms > 3600000 || ms % 1000)
+				ERR(s->val.loc, "%s.watchdog_timeout must be whole seconds from 1s to 1h",
+				    vm->name);
+			else
+				vm->watchdog_timeout_s = (unsigned)(ms / 1000);
+		}
+	} else if (!strcmp(a, "on_failure")) {
+		want_str(v, s, true, &vm->on_failure);
 	}
 }
 
@@ -1158,6 +1177,7 @@ void sd_system_free(struct sd_system *sys)
 		struct sd_vm *vm = &sys->vms[i];
 		free(vm->name); free(vm->kernel); free(vm->initrd); free(vm->cmdline);
 		free(vm->console); free(vm->console_log); free(vm->monitor); free(vm->log);
+		free(vm->watchdog_action); free(vm->on_failure);
 		free(vm->dd_device);
 		for (int d = 0; d < vm->n_devs; d++)
 			free(vm->devs[d].spec);

@@ -1,0 +1,25 @@
+# Guest test "watchdog": start the ib700 watchdog (ib700wdt) with busybox's
+# watchdog daemon (timeout capvm.wdt_timeout=S from the kernel command line,
+# default 4 s; a pet every second), let it pet for a few seconds, then kill
+# the daemon with SIGKILL: the driver sees an unexpected close (no magic 'V')
+# and leaves the watchdog running, so nothing pets it any more.  The host
+# must act within the timeout; the guest just waits.
+T=4
+for arg in $(cat /proc/cmdline); do
+	case $arg in capvm.wdt_timeout=*) T=${arg#capvm.wdt_timeout=} ;; esac
+done
+if [ ! -c /dev/watchdog ]; then
+	echo "CAPVM-WDT-ERROR no /dev/watchdog"
+	dmesg | grep -i -e ib700 -e watchdog
+	exit 1
+fi
+watchdog -F -T "$T" -t 1 /dev/watchdog &
+pid=$!
+echo "CAPVM-WDT-STARTED timeout=$T pid=$pid"
+sleep 5
+kill -9 "$pid"
+wait "$pid" 2>/dev/null
+echo "CAPVM-WDT-STOP-PETTING"
+dmesg | grep -i -e ib700 -e 'watchdog' | tail -n 3 | sed 's/^/CAPVM-WDT-DMESG /'
+sleep 600
+echo "CAPVM-WDT-STILL-ALIVE"
