@@ -27,6 +27,7 @@ static void usage(FILE *f)
 		"                       [--stop-timeout SECONDS] FILE...\n"
 		"       capvm system status [--json] [--control PATH] [NAME]\n"
 		"       capvm system down [--control PATH] [NAME]\n"
+		"       capvm system install [--unit-dir DIR] FILE...  (systemd unit; --help)\n"
 		"\n"
 		"A system description declares VMs and dataports (see docs/system-description.md).\n"
 		"Several FILEs are merged in order; a later setting overrides an earlier one.\n"
@@ -37,8 +38,9 @@ static void usage(FILE *f)
 		"  status         list each VM: state, PID, uptime, restarts\n"
 		"  down           stop every VM (SIGTERM, then SIGKILL after the timeout)\n"
 		"\n"
-		"  --control PATH   control socket (default " SUP_CONTROL_DIR "/NAME.sock, where\n"
-		"                   NAME is the first file's name without extension)\n"
+		"  --control PATH   control socket (default " SUP_CONTROL_DIR "/NAME.sock, or\n"
+		"                   $XDG_RUNTIME_DIR/capvm/NAME.sock when not root; NAME is\n"
+		"                   the first file's name without extension)\n"
 		"  --log PATH       also write the supervisor's log to PATH (SIGHUP reopens)\n"
 		"  --stop-timeout S seconds `down` waits before SIGKILL (default %d)\n"
 		"  --dry-run        print the command line of each VM instead of starting it\n"
@@ -89,7 +91,7 @@ static char *find_control(const char *control, const char *name)
 		return strdup(control);
 	if (name)
 		return sup_default_control(name);
-	d = opendir(SUP_CONTROL_DIR);
+	d = opendir(sup_control_dir());
 	if (!d)
 		return NULL;
 	while ((e = readdir(d))) {
@@ -97,7 +99,7 @@ static char *find_control(const char *control, const char *name)
 		if (l > 5 && !strcmp(e->d_name + l - 5, ".sock")) {
 			n++;
 			free(found);
-			if (asprintf(&found, "%s/%s", SUP_CONTROL_DIR, e->d_name) < 0)
+			if (asprintf(&found, "%s/%s", sup_control_dir(), e->d_name) < 0)
 				found = NULL;
 		}
 	}
@@ -122,6 +124,8 @@ int cmd_system(int argc, char **argv)
 		return argc < 2 ? 2 : 0;
 	}
 	sub = argv[1];
+	if (!strcmp(sub, "install"))   /* systemd unit: src/cli/cmd_system_install.c */
+		return cmd_system_install(argc - 1, argv + 1);
 	argc--;
 	argv++;
 	optind = 1;

@@ -27,6 +27,9 @@ struct sup_options {
 	unsigned stop_timeout_ms;   /* system down: wait this long, then SIGKILL */
 };
 
+/* Directory of control sockets: SUP_CONTROL_DIR for root, else
+ * $XDG_RUNTIME_DIR/capvm when that is set. */
+const char *sup_control_dir(void);
 /* Default control socket of a system; returns a malloc'd path. */
 char *sup_default_control(const char *system_name);
 
