@@ -13,9 +13,12 @@ CFLAGS  ?= -O2 -g
 WARN    := -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
            -Wmissing-prototypes -Wstrict-prototypes -Wformat=2 -Wvla
 CPPFLAGS += -D_GNU_SOURCE -Isrc
-# Debian ships static archives of these three; linking them statically keeps
-# the binary self-contained (it is copied into test hosts) and its RSS small.
-LIBS    := -Wl,-Bstatic -luring -lseccomp -ljson-c -Wl,-Bdynamic -lpthread -lm
+# A static binary: self-contained, and the VMM keeps resident only the parts
+# of libc it uses (1.3 MB of VMM overhead instead of 1.9 MB with a shared
+# libc).  Debian ships static archives of liburing, libseccomp and json-c.
+# (glibc warns that getaddrinfo needs its shared NSS modules at run time;
+# monitor addresses are numeric or "localhost", which works.)
+LIBS    := -static -luring -lseccomp -ljson-c -lpthread -lm
 
 SRCS     := $(shell find src -name '*.c' ! -path src/cli/main.c | sort)
 HDRS     := $(shell find src -name '*.h')
