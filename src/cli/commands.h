@@ -5,5 +5,6 @@
 int cmd_run(int argc, char **argv);
 int cmd_testhost(int argc, char **argv);
 int cmd_system(int argc, char **argv);
+int cmd_health(int argc, char **argv);
 
 #endif

@@ -17,6 +17,7 @@ struct command {
 static const struct command commands[] = {
 	{ "run",      cmd_run,      "boot one VM (kernel, initrd, devices from flags)" },
 	{ "system",   cmd_system,   "check, start, stop and inspect a system description" },
+	{ "health",   cmd_health,   "is every VM of a running system healthy? (exit status; Prometheus metrics)" },
 	{ "testhost", cmd_testhost, "run a script inside a test host VM with real KVM (no hardware virtualization needed)" },
 };
 
