@@ -18,6 +18,9 @@ static const struct command commands[] = {
 	{ "run",      cmd_run,      "boot one VM (kernel, initrd, devices from flags)" },
 	{ "system",   cmd_system,   "check, start, stop and inspect a system description" },
 	{ "health",   cmd_health,   "is every VM of a running system healthy? (exit status; Prometheus metrics)" },
+	{ "image",    cmd_image,    "back up, restore and update the disk images of a VM" },
+	{ "debug-bundle", cmd_debug_bundle, "collect host, VM status, logs and metrics into a tar.gz" },
+	{ "guest-check", cmd_guest_check, "check a guest kernel config against the hardening list" },
 	{ "testhost", cmd_testhost, "run a script inside a test host VM with real KVM (no hardware virtualization needed)" },
 };
 
