@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# demo.sh [--shell]: boots the default guest (build/guest/bzImage and
-# initrd.cpio.gz, 1 vCPU, 256 MiB) with `capvm run` and shows its console
-# until the guest powers off.  The guest prints what it sees (CPUs, memory,
+# demo.sh [--shell]: starts the default system description
+# (examples/default.camkes: one VM with build/guest/bzImage and
+# initrd.cpio.gz, 1 vCPU, 256 MiB) with `capvm system up` and shows the
+# guest's console until it powers off.  The guest prints what it sees (CPUs, memory,
 # virtio devices) and powers off; with --shell it gives an interactive busybox
 # shell instead (leave it with `exit`).  Without real KVM on this machine the
 # guest runs inside the test host (scripts/testhost.sh).  `make demo` builds
@@ -25,11 +26,16 @@ for f in "$CAPVM" "$CAPVM_KERNEL" "$CAPVM_INITRD"; do
 done
 
 run_capvm() {
-	echo "demo: $CAPVM run --kernel $CAPVM_KERNEL --initrd $CAPVM_INITRD --mem 256M --cpus 1 (capvm.test=$test)"
-	"$CAPVM" run --kernel "$CAPVM_KERNEL" --initrd "$CAPVM_INITRD" \
-		--cmdline "console=ttyS0 quiet capvm.test=$test" --mem 256M --cpus 1
+	# The default system description: one VM, console on this terminal.
+	local desc=$src/examples/default.camkes
+	if [ "$test" = shell ]; then
+		sed 's/capvm.test=info/capvm.test=shell/' "$desc" > "${TMPDIR:-/tmp}/capvm-demo.camkes"
+		desc=${TMPDIR:-/tmp}/capvm-demo.camkes
+	fi
+	echo "demo: $CAPVM system up $desc"
+	(cd "$src" && "$CAPVM" system up --control "${TMPDIR:-/tmp}/capvm-demo.sock" "$desc")
 	local rc=$?
-	echo "demo: capvm exited with status $rc"
+	echo "demo: the system ended with status $rc"
 	return $rc
 }
 
