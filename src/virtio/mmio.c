@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/util.h"
 #include "virtio/iothread.h"
 #include "virtio/virtio.h"
 
@@ -45,7 +46,9 @@ enum {
 	REG_CONFIG = 0x100,
 };
 
-#define BAD_ACCESS_LOG_LIMIT 10
+/* Ignored accesses: log the first few, then a summary at most every 10 s. */
+#define BAD_ACCESS_LOG_BURST 10
+#define BAD_ACCESS_LOG_INTERVAL_NS (10ULL * 1000000000ULL)
 
 struct mmio_state {
 	struct virtio_mmio pub;          /* must be first: priv points back here */
@@ -54,7 +57,9 @@ struct mmio_state {
 	uint32_t driver_features_sel;
 	uint32_t queue_sel;
 	uint64_t driver_features;        /* as written, before FEATURES_OK */
-	unsigned bad_accesses;
+	uint64_t bad_accesses;           /* counted, for the logs */
+	uint64_t bad_logged;             /* bad_accesses at the last summary */
+	uint64_t bad_next_log_ns;        /* no summary before this time */
 	struct iothread *iot;
 };
 
@@ -66,12 +71,31 @@ static struct mmio_state *state_of(const struct virtio_mmio *t)
 static void bad_access(struct mmio_state *s, const char *what, uint64_t off, unsigned len)
 {
 	const char *name = s->pub.dev->name;
-	unsigned n = __atomic_fetch_add(&s->bad_accesses, 1, __ATOMIC_RELAXED);
+	uint64_t n = __atomic_fetch_add(&s->bad_accesses, 1, __ATOMIC_RELAXED);
+	uint64_t next, now;
 
-	if (n < BAD_ACCESS_LOG_LIMIT)
+	if (n < BAD_ACCESS_LOG_BURST) {
 		log_warn(name, "ignored guest %s of %u bytes at register offset 0x%llx%s", what,
 			 len, (unsigned long long)off,
-			 n + 1 == BAD_ACCESS_LOG_LIMIT ? " (further ones not logged)" : "");
+			 n + 1 == BAD_ACCESS_LOG_BURST ? " (further ones summarised every 10 s)" : "");
+		if (n + 1 == BAD_ACCESS_LOG_BURST) {
+			__atomic_store_n(&s->bad_logged, n + 1, __ATOMIC_RELAXED);
+			__atomic_store_n(&s->bad_next_log_ns, now_ns() + BAD_ACCESS_LOG_INTERVAL_NS,
+					 __ATOMIC_RELAXED);
+		}
+		return;
+	}
+	/* One thread (vCPU) wins the right to log the summary for this interval. */
+	now = now_ns();
+	next = __atomic_load_n(&s->bad_next_log_ns, __ATOMIC_RELAXED);
+	if (now < next || !__atomic_compare_exchange_n(&s->bad_next_log_ns, &next,
+						       now + BAD_ACCESS_LOG_INTERVAL_NS, false,
+						       __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		return;
+	log_warn(name, "ignored %llu more bad guest register accesses (last: %s of %u bytes "
+		 "at offset 0x%llx)",
+		 (unsigned long long)(n + 1 - __atomic_exchange_n(&s->bad_logged, n + 1, __ATOMIC_RELAXED)),
+		 what, len, (unsigned long long)off);
 }
 
 /* Interrupt hook installed in dev->raise_irq; any thread. */
