@@ -80,7 +80,7 @@ images: all
 	guest/build-images.sh
 
 check: deps
-	$(MAKE) all unit asan fuzz-build
+	$(MAKE) -j$$(nproc) all unit asan fuzz-build
 	tests/run-all.sh
 
 check-only: all unit asan fuzz-build

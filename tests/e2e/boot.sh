@@ -87,6 +87,23 @@ e2e_check reboot-status-3 eval 'reached_init && status_is 3'
 boot panic panic 1 "$CAPVM_VMLINUX"
 e2e_check panic-status-4 eval 'reached_init && status_is 4'
 
+# A triple fault (the guest's "reboot=triple" method) is a crash: status 5
+# and the vCPU registers in the log.
+e2e_boot_timed CAPVM-GUEST-INIT "$VM_TIMEOUT" \
+	"$CAPVM" run --kernel "$CAPVM_VMLINUX" --initrd "$CAPVM_INITRD" \
+	--cmdline "$(e2e_guest_cmdline reboot) reboot=triple" --mem "${MEM_MIB}M"
+cp "$E2E_CONSOLE" "$CAPVM_OUT/boot-triple.log"
+e2e_check triple-fault-status-5 eval 'reached_init && status_is 5'
+E2E_WHY="no register dump in the log: $(grep -a 'cpu:' "$E2E_CONSOLE" | head -2 | tr '\n' '|')"
+e2e_check triple-fault-register-dump grep -aq "vCPU 0: rip=.*rsp=" "$E2E_CONSOLE"
+
+# SIGTERM stops a running guest cleanly: status 0.
+sigterm_at_init() { kill -TERM "$E2E_PID"; }
+E2E_AT_MARKER=sigterm_at_init
+boot sigterm shell 1 "$CAPVM_VMLINUX"
+E2E_AT_MARKER=
+e2e_check sigterm-status-0 eval 'reached_init && status_is 0'
+
 # --- Bad inputs: a one-line error, a non-zero status, and no VM.
 # bad NAME ARGS...: runs capvm run with ARGS (after a valid base).
 bad() {
