@@ -71,7 +71,7 @@ static void copy_text(const char *dir, const char *name, const char *src)
 
 	if (!out)
 		return;
-	if (read_file(src, &buf, &len) == 0) {
+	if (ops_read_all(src, 16u << 20, &buf, &len) == 0) {
 		fwrite(buf, 1, len, out);
 		free(buf);
 	} else {
@@ -135,7 +135,7 @@ static void host_info(const char *dir)
 	copy_text(dir, "loadavg.txt", "/proc/loadavg");
 	/* cpuinfo: count and the first CPU's block (all CPUs are alike) */
 	f = open_out(dir, "cpuinfo.txt");
-	if (f && read_file("/proc/cpuinfo", &buf, &len) == 0) {
+	if (f && ops_read_all("/proc/cpuinfo", 16u << 20, &buf, &len) == 0) {
 		char *text = buf, *end = memmem(text, len, "\n\n", 2);
 		int n = 0;
 		for (char *p = text; (p = memmem(p, len - (size_t)(p - text), "processor\t", 10)); p++)
@@ -151,7 +151,7 @@ static void host_info(const char *dir)
 	if (f) {
 		struct stat st;
 		fprintf(f, "/dev/kvm: %s\n", stat("/dev/kvm", &st) == 0 ? "present" : strerror(errno));
-		if (read_file("/proc/modules", &buf, &len) == 0) {
+		if (ops_read_all("/proc/modules", 16u << 20, &buf, &len) == 0) {
 			for (char *l = strtok(buf, "\n"); l; l = strtok(NULL, "\n"))
 				if (!strncmp(l, "kvm", 3) || strstr(l, "irqbypass"))
 					fprintf(f, "module: %s\n", l);
@@ -185,7 +185,7 @@ static void host_info(const char *dir)
 	/* cgroups: the mounts, our cgroup, the v2 controllers */
 	f = open_out(dir, "cgroup.txt");
 	if (f) {
-		if (read_file("/proc/mounts", &buf, &len) == 0) {
+		if (ops_read_all("/proc/mounts", 16u << 20, &buf, &len) == 0) {
 			for (char *l = strtok(buf, "\n"); l; l = strtok(NULL, "\n"))
 				if (strstr(l, "cgroup"))
 					fprintf(f, "mount: %s\n", l);
@@ -211,7 +211,7 @@ static void supervisor_files(int sup_pid, const char *dir, unsigned lines)
 	cl = readlink(p, cwd, sizeof(cwd) - 1);
 	cwd[cl > 0 ? cl : 0] = 0;
 	snprintf(p, sizeof(p), "/proc/%d/cmdline", sup_pid);
-	if (read_file(p, &raw, &len) < 0)
+	if (ops_read_all(p, 16u << 20, &raw, &len) < 0)
 		return;
 	copy_text(dir, "supervisor-cmdline.txt", p);
 	for (size_t i = 0; i < len;) {
@@ -250,7 +250,7 @@ static int parent_pid(int pid)
 	int ppid = 0;
 
 	snprintf(p, sizeof(p), "/proc/%d/stat", pid);
-	if (read_file(p, &raw, &len) < 0)
+	if (ops_read_all(p, 16u << 20, &raw, &len) < 0)
 		return 0;
 	buf = raw;
 	/* "pid (comm) state ppid": comm may hold spaces and parentheses */
@@ -273,7 +273,7 @@ static void vm_info(struct ops_vm *vm, const char *dir, unsigned lines)
 		void *raw;
 		size_t len;
 		FILE *f = open_out(dir, "vmm-cmdline.txt");
-		if (f && read_file(p, &raw, &len) == 0) {
+		if (f && ops_read_all(p, 16u << 20, &raw, &len) == 0) {
 			for (size_t i = 0; i < len; i++)
 				fputc(((char *)raw)[i] ? ((char *)raw)[i] : ' ', f);
 			fputc('\n', f);

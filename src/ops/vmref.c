@@ -35,6 +35,55 @@ void ops_vm_free(struct ops_vm *vm)
 	memset(vm, 0, sizeof(*vm));
 }
 
+int ops_read_all(const char *path, size_t max, void **buf, size_t *len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	size_t cap = 4096, n = 0;
+	char *p;
+
+	if (fd < 0)
+		return -1;
+	p = malloc(cap + 1);
+	while (p) {
+		ssize_t r;
+		if (n == cap) {
+			char *grown;
+			if (cap >= max)
+				break;
+			cap = cap * 2 > max ? max : cap * 2;
+			grown = realloc(p, cap + 1);
+			if (!grown) {
+				free(p);
+				p = NULL;
+				break;
+			}
+			p = grown;
+		}
+		r = read(fd, p + n, cap - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			int e = errno;
+			free(p);
+			close(fd);
+			errno = e;
+			return -1;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	close(fd);
+	if (!p) {
+		errno = ENOMEM;
+		return -1;
+	}
+	p[n] = 0;
+	*buf = p;
+	*len = n;
+	return 0;
+}
+
 void ops_free_list(char **list)
 {
 	for (char **p = list; p && *p; p++)
@@ -108,7 +157,7 @@ int ops_vm_from_pid(int pid, struct ops_vm *vm)
 	void *raw;
 
 	snprintf(path, sizeof(path), "/proc/%d/cmdline", pid);
-	if (read_file(path, &raw, &len) < 0)
+	if (ops_read_all(path, 1 << 20, &raw, &len) < 0)
 		return -errno;
 	buf = raw;
 	/* argv: NUL-separated; options take their value as the next word */

@@ -36,6 +36,13 @@ struct ops_vm {
 void ops_vm_free(struct ops_vm *vm);
 
 /*
+ * Reads a whole file until EOF -- also /proc files, whose size is 0 --
+ * into a malloc'd buffer with a NUL after the data; at most max bytes.
+ * Returns 0, or -1 with errno set.
+ */
+int ops_read_all(const char *path, size_t max, void **buf, size_t *len);
+
+/*
  * Control sockets to look at: control (when given), else every
  * /run/capvm/ *.sock.  Returns a NULL-terminated malloc'd array of
  * malloc'd paths (free with ops_free_list), never NULL.

@@ -19,9 +19,10 @@ SUP_PID=
 
 # wait_for FILE PATTERN SECONDS [COUNT]: COUNT (default 1) matching lines
 wait_for() {
-	local i n=${4:-1}
+	local i c n=${4:-1}
 	for ((i = 0; i < $3 * 2; i++)); do
-		[ "$(grep -ac -- "$2" "$1" 2>/dev/null)" -ge "$n" ] && return 0
+		c=$(grep -ac -- "$2" "$1" 2>/dev/null)
+		[ "${c:-0}" -ge "$n" ] && return 0
 		sleep 0.5
 	done
 	E2E_WHY="no '$2' (x$n) in $(basename "$1") after $3 s"
