@@ -2,8 +2,14 @@
  * Unit tests of the ib700 watchdog model (src/arch/x86/watchdog.c): the
  * timeout codes, start/pet/stop through the ports, expiry exactly at the
  * deadline and only once, a configured timeout overriding the guest's.
+ * Also the system-description attributes of the watchdog and on_failure,
+ * and the `capvm run` flags the supervisor builds from them.
  */
+#include <stdlib.h>
+
 #include "arch/x86/watchdog.h"
+#include "system/supervisor.h"
+#include "system/sysdesc.h"
 #include "unit/test.h"
 
 #define S 1000000000ULL
@@ -116,6 +122,94 @@ TEST(configured_timeout_overrides)
 	CHECK(w.deadline_ns > UINT64_MAX - 3700 * S);  /* no wrap-around */
 }
 
+/* Validates one description text; returns the number of errors. */
+static size_t load(const char *text, struct sd_system *sys, struct sd_doc *doc,
+		   struct sd_diags *diags)
+{
+	struct sd_host h = { .n_cpus = 4, .mem_bytes = 8ULL << 30 };
+	for (int i = 0; i < 4; i++)
+		h.online[i] = 1;
+	memset(sys, 0, sizeof(*sys));
+	memset(doc, 0, sizeof(*doc));
+	memset(diags, 0, sizeof(*diags));
+	if (sd_parse_buffer(doc, "w.camkes", "/nonexistent", text, strlen(text), diags) == 0)
+		sd_validate(doc, &h, sys, diags);
+	return diags->n_errors;
+}
+
+static void unload(struct sd_system *sys, struct sd_doc *doc, struct sd_diags *diags)
+{
+	sd_system_free(sys);
+	sd_doc_free(doc);
+	sd_diag_free(diags);
+}
+
+static bool argv_has(char **argv, const char *a, const char *b)
+{
+	for (int i = 0; argv[i]; i++)
+		if (!strcmp(argv[i], a) && (!b || (argv[i + 1] && !strcmp(argv[i + 1], b))))
+			return true;
+	return false;
+}
+
+TEST(sysdesc_attributes)
+{
+	struct sd_system sys;
+	struct sd_doc doc;
+	struct sd_diags d;
+	char **argv;
+
+	CHECK_EQ(load("assembly { composition { component VM a; } configuration {\n"
+		      " a.kernel = \"/k\"; a.console = \"none\";\n"
+		      " a.watchdog_action = \"restart\"; a.watchdog_timeout = 60s;\n"
+		      " a.on_failure = \"logger $CAPVM_VM\"; } }", &sys, &doc, &d), 0);
+	CHECK_STR(sys.vms[0].watchdog_action, "restart");
+	CHECK_EQ(sys.vms[0].watchdog_timeout_s, 60);
+	CHECK_STR(sys.vms[0].on_failure, "logger $CAPVM_VM");
+	argv = sup_build_argv(&sys, 0, NULL, NULL);
+	CHECK(argv_has(argv, "--watchdog", "restart"));
+	CHECK(argv_has(argv, "--watchdog-timeout", "60"));
+	sup_free_argv(argv);
+	unload(&sys, &doc, &d);
+
+	/* without them: no flags */
+	CHECK_EQ(load("assembly { composition { component VM a; } configuration {\n"
+		      " a.kernel = \"/k\"; a.console = \"none\"; } }", &sys, &doc, &d), 0);
+	argv = sup_build_argv(&sys, 0, NULL, NULL);
+	CHECK(!argv_has(argv, "--watchdog", NULL));
+	CHECK(!argv_has(argv, "--watchdog-timeout", NULL));
+	sup_free_argv(argv);
+	unload(&sys, &doc, &d);
+}
+
+TEST(sysdesc_bad_attributes)
+{
+	static const char *const bad[] = {
+		"a.watchdog_action = \"reboot\";",
+		"a.watchdog_action = 3;",
+		"a.watchdog_timeout = 0s;",
+		"a.watchdog_timeout = 1500ms;",
+		"a.watchdog_timeout = 2h;",
+		"a.watchdog_timeout = \"60\";",
+		"a.on_failure = \"\";",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct sd_system sys;
+		struct sd_doc doc;
+		struct sd_diags d;
+		char text[512];
+		snprintf(text, sizeof(text), "assembly { composition { component VM a; } "
+			 "configuration {\n a.kernel = \"/k\"; a.console = \"none\";\n %s } }", bad[i]);
+		size_t errors = load(text, &sys, &doc, &d);
+		if (errors == 0)
+			printf("  accepted: %s\n", bad[i]);
+		CHECK(errors > 0);
+		const struct sd_diag *e = sd_diag_first_error(&d);
+		CHECK(e && e->loc.line == 3);
+		unload(&sys, &doc, &d);
+	}
+}
+
 int main(void)
 {
 	RUN(timeout_codes);
@@ -126,5 +220,7 @@ int main(void)
 	RUN(stop);
 	RUN(zero_code_is_one_second);
 	RUN(configured_timeout_overrides);
+	RUN(sysdesc_attributes);
+	RUN(sysdesc_bad_attributes);
 	return test_exit();
 }
