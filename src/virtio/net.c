@@ -667,7 +667,19 @@ static void net_reset(struct virtio_device *dev)
 static void net_destroy(struct virtio_device *dev)
 {
 	struct net *n = (struct net *)dev;
+	const struct virtio_net_stats *st = &n->stats;
 
+	if (st->rx_packets || st->tx_packets || st->rx_dropped || st->tx_dropped)
+		log_info(dev->name, "rx %llu packets %llu bytes, tx %llu packets %llu bytes, "
+			 "dropped rx %llu tx %llu, bad rx buffers %llu, rx waits for buffers %llu, "
+			 "interrupts %llu (%llu suppressed), kicks %llu",
+			 (unsigned long long)st->rx_packets, (unsigned long long)st->rx_bytes,
+			 (unsigned long long)st->tx_packets, (unsigned long long)st->tx_bytes,
+			 (unsigned long long)st->rx_dropped, (unsigned long long)st->tx_dropped,
+			 (unsigned long long)st->rx_bad_buffers, (unsigned long long)st->rx_stalls,
+			 (unsigned long long)dev->stats.irqs,
+			 (unsigned long long)dev->stats.irqs_suppressed,
+			 (unsigned long long)dev->stats.kicks);
 	if (n->fd >= 0)
 		close(n->fd);
 	if (n->resume_fd >= 0)
