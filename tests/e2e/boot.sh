@@ -134,6 +134,20 @@ bad mem-1M --kernel "$CAPVM_KERNEL" "${base[@]}" --mem 1M
 bad mem-100000G --kernel "$CAPVM_KERNEL" "${base[@]}" --mem 100000G
 bad cpus-0 --kernel "$CAPVM_KERNEL" "${base[@]}" --mem 256M --cpus 0
 bad cpus-9999 --kernel "$CAPVM_KERNEL" "${base[@]}" --mem 256M --cpus 9999
+# No /dev/kvm, and a /dev/kvm that is no KVM (here /dev/null in its place),
+# in a private mount namespace.
+if command -v unshare > /dev/null; then
+	CAPVM_REAL=$CAPVM
+	CAPVM=$E2E_TMP/capvm-nokvm
+	printf '#!/bin/sh\nexec unshare -m sh -c '"'"'mount -t tmpfs none /dev && exec "$0" "$@"'"'"' %s "$@"\n' "$CAPVM_REAL" > "$CAPVM"
+	chmod +x "$CAPVM"
+	bad no-dev-kvm --kernel "$CAPVM_KERNEL" "${base[@]}" --mem 256M
+	printf '#!/bin/sh\nexec unshare -m sh -c '"'"'mount --bind /dev/null /dev/kvm && exec "$0" "$@"'"'"' %s "$@"\n' "$CAPVM_REAL" > "$CAPVM"
+	bad dev-kvm-not-kvm --kernel "$CAPVM_KERNEL" "${base[@]}" --mem 256M
+	CAPVM=$CAPVM_REAL
+else
+	e2e_skip bad-no-dev-kvm "no unshare(1) to hide /dev/kvm"
+fi
 long=$(head -c 102400 /dev/zero | tr '\0' 'x')
 bad cmdline-100k --kernel "$CAPVM_KERNEL" --initrd "$CAPVM_INITRD" --cmdline "$long" --mem 256M
 

@@ -261,8 +261,6 @@ struct vm *vm_create(const struct vm_config *cfg, char *err, size_t errlen)
 		snprintf(err, errlen, "%s", desc);
 		goto fail;
 	}
-	log_info("vm", "%s", desc);
-
 	vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	if (vm->kvm_fd < 0 || ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0) != KVM_API_VERSION) {
 		snprintf(err, errlen, "/dev/kvm: unsupported KVM API");
@@ -278,6 +276,7 @@ struct vm *vm_create(const struct vm_config *cfg, char *err, size_t errlen)
 			snprintf(err, errlen, "/dev/kvm lacks KVM_CAP_%s, which capvm needs", caps[i].name);
 			goto fail;
 		}
+	log_info("vm", "%s", desc);  /* which kind of KVM this is, once it proved usable */
 	int max_vcpus = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);
 	if (max_vcpus <= 0)
 		max_vcpus = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_VCPUS);
