@@ -714,17 +714,31 @@ static int replace_in_vm(struct ops_vm *vm, const struct image_opts *o, char **s
 			printf("rolled back %s (failed image kept as %s.failed)\n", vm->disks[idx[k]],
 			       vm->disks[idx[k]]);
 	{
+		/* The VM may be between restarts of the failed image: wait until
+		 * it runs, then restart it once more so it surely boots the old
+		 * image, and judge that boot. */
+		uint64_t deadline = now_ns() + (uint64_t)o->boot_timeout_s * 1000000000ULL;
 		struct ops_vm cur;
 		char err[768];
-		memset(&cur, 0, sizeof(cur));
-		if (ops_find_vm(vm->control, vm->name, &cur, err, sizeof(err)) == 0) {
+		int found;
+		for (;;) {
+			memset(&cur, 0, sizeof(cur));
+			found = ops_find_vm(vm->control, vm->name, &cur, err, sizeof(err)) == 0;
+			if (found || now_ns() > deadline || !strcmp(cur.state, "failed") ||
+			    !strcmp(cur.state, "stopped") || !strcmp(cur.state, "exited"))
+				break;
+			ops_vm_free(&cur);
+			sleep_ms(250);
+		}
+		if (found) {
 			vm->pid = cur.pid;
 			if (restart_and_check(vm, o, "after roll-back") < 0)
 				fprintf(stderr, PFX "VM %s is not healthy after the roll-back either\n",
 					vm->name);
 		} else {
-			/* restarting on its own (or given up); the old image is back in place */
-			fprintf(stderr, PFX "after roll-back: %s\n", err);
+			/* given up by its supervisor; the old image is back in place */
+			fprintf(stderr, PFX "after roll-back: %s; the previous image is back in place, "
+				"start the VM again\n", err);
 		}
 		ops_vm_free(&cur);
 	}
