@@ -10,5 +10,6 @@ int cmd_system_install(int argc, char **argv);
 int cmd_guest_check(int argc, char **argv);
 int cmd_image(int argc, char **argv);
 int cmd_debug_bundle(int argc, char **argv);
+int cmd_backend(int argc, char **argv);
 
 #endif

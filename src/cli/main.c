@@ -20,6 +20,7 @@ static const struct command commands[] = {
 	{ "health",   cmd_health,   "is every VM of a running system healthy? (exit status; Prometheus metrics)" },
 	{ "image",    cmd_image,    "back up, restore and update the disk images of a VM" },
 	{ "debug-bundle", cmd_debug_bundle, "collect host, VM status, logs and metrics into a tar.gz" },
+	{ "backend",  cmd_backend,  "serve a device outside the VMM (vhost-user back-end)" },
 	{ "guest-check", cmd_guest_check, "check a guest kernel config against the hardening list" },
 	{ "testhost", cmd_testhost, "run a script inside a test host VM with real KVM (no hardware virtualization needed)" },
 };
