@@ -83,7 +83,8 @@ static void health_usage(FILE *f)
 "and exit 0 only when every one is healthy: running, and not paused.\n"
 "\n"
 "  --control PATH       the supervisor's control socket (default: the only\n"
-"                       socket in " SUP_CONTROL_DIR "/)\n"
+"                       socket in " SUP_CONTROL_DIR "/, or $XDG_RUNTIME_DIR/capvm/\n"
+"                       when not root)\n"
 "  --prometheus FILE    also write the metrics in Prometheus text format to\n"
 "                       FILE (- for stdout); written atomically\n"
 "  --serve ADDR:PORT    serve the metrics over HTTP on a loopback address\n"
@@ -233,13 +234,13 @@ static void query_monitor(struct vm_health *h)
 	if (!text)
 		return;
 	for (char *save = NULL, *l = strtok_r(text, "\r\n", &save); l; l = strtok_r(NULL, "\r\n", &save)) {
-		char name[64];
+		char name[64], *st;
 		unsigned long long v;
-		if (!strncmp(l, "(qemu) ", 7))
+		while (!strncmp(l, "(qemu) ", 7))  /* HMP prompts before an answer */
 			l += 7;
-		if (!strncmp(l, "VM status: ", 11)) {
+		if ((st = strstr(l, "VM status: "))) {
 			h->monitor_ok = true;
-			if (!strncmp(l + 11, "paused", 6))
+			if (!strncmp(st + 11, "paused", 6))
 				snprintf(h->state, sizeof(h->state), "paused");
 		} else if (sscanf(l, "%63[A-Za-z0-9_.-]: %llu", name, &v) == 2 &&
 			   h->n_counters < MAX_COUNTERS) {
@@ -257,8 +258,10 @@ static const char *default_control(char *buf, size_t len)
 {
 	glob_t g;
 	const char *r = NULL;
+	char pattern[600];
 
-	if (glob(SUP_CONTROL_DIR "/*.sock", 0, NULL, &g) == 0) {
+	snprintf(pattern, sizeof(pattern), "%s/*.sock", sup_control_dir());
+	if (glob(pattern, 0, NULL, &g) == 0) {
 		if (g.gl_pathc == 1) {
 			snprintf(buf, len, "%s", g.gl_pathv[0]);
 			r = buf;
@@ -609,7 +612,7 @@ int cmd_health(int argc, char **argv)
 	}
 	if (!control && !(control = default_control(control_buf, sizeof(control_buf)))) {
 		fprintf(stderr, "capvm health: which system?  No single control socket in %s/; "
-			"give --control PATH\n", SUP_CONTROL_DIR);
+			"give --control PATH\n", sup_control_dir());
 		return HEALTH_USAGE;
 	}
 	if (serve)
