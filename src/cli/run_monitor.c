@@ -15,6 +15,7 @@
 #include "monitor/monitor.h"
 #include "virtio/blk.h"
 #include "virtio/mmio.h"
+#include "virtio/net.h"
 #include "virtio/virtio.h"
 
 static enum monitor_runstate rm_get_status(void *opaque)
@@ -159,6 +160,19 @@ static int rm_query_counters(void *opaque, struct monitor_counter *c, size_t max
 			BLK_COUNTER(bytes_written);
 			BLK_COUNTER(errors);
 #undef BLK_COUNTER
+		}
+		if (d->device_id == VIRTIO_ID_NET) {
+			const struct virtio_net_stats *ns = virtio_net_stats(d);
+#define NET_COUNTER(field) do { \
+			snprintf(name, sizeof(name), "%s.%s", dn, #field); \
+			n = add_counter(c, max, n, name, ns->field); } while (0)
+			NET_COUNTER(rx_packets);
+			NET_COUNTER(rx_bytes);
+			NET_COUNTER(tx_packets);
+			NET_COUNTER(tx_bytes);
+			NET_COUNTER(rx_dropped);
+			NET_COUNTER(tx_dropped);
+#undef NET_COUNTER
 		}
 	}
 	return n;
