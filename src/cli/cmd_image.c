@@ -818,6 +818,7 @@ int cmd_image(int argc, char **argv)
 		usage(argc < 2 ? stderr : stdout);
 		return argc < 2 ? 2 : 0;
 	}
+	setvbuf(stdout, NULL, _IOLBF, 0);   /* progress lines in order with stderr */
 	sub = argv[1];
 	argc--;
 	argv++;

@@ -12,7 +12,7 @@
 #   - `capvm system install` output passes `systemd-analyze verify`;
 #   - `capvm guest-check` verdicts on the Debian kernel config.
 . "$(dirname "$0")/lib.sh"
-e2e_enter_kvm --timeout 600 -- "$0" "$@"
+e2e_enter_kvm --timeout 900 -- "$0" "$@"
 
 D=$E2E_TMP
 SUP_PID=
@@ -196,7 +196,7 @@ echo "    debug bundle: $bsize bytes, $(wc -l <<< "$list") entries"
 # ---- update to a broken image: rolled back by itself ----
 ready_before=$(grep -ac "CAPVM-IMAGE ready" "$D/vm0.console")
 out=$("$CAPVM" image update --control "$D/ctl.sock" vm0 "$D/broken.img" \
-	--ready-marker "CAPVM-IMAGE ready" --boot-timeout 90 --settle 5 2>&1); rc=$?
+	--ready-marker "CAPVM-IMAGE ready" --boot-timeout 240 --settle 5 2>&1); rc=$?
 echo "$out" | sed 's/^/    update| /'
 E2E_WHY="status $rc: $(echo "$out" | tail -n 4 | tr '\n' '|')"
 e2e_check update-broken-fails test "$rc" = 1
