@@ -77,6 +77,10 @@ static struct slot *get_slot(unsigned idx)
 		fprintf(stderr, "%s\n", err);
 		abort();
 	}
+	/* The device holds the image open: remove the name now, so nothing is
+	 * left behind however the fuzzer exits (libFuzzer skips atexit). */
+	unlink(img[idx]);
+	img[idx][0] = '\0';
 	vdrv_attach(&s->d, virtio_mmio_create(s->dev, 0xd0000000, 16));
 	if (!s->d.t)
 		abort();
