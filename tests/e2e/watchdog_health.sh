@@ -6,6 +6,8 @@
 #    choosing (ib700 code 13), pets it, then kills the daemon; capvm must exit
 #    with status 6 within the timeout plus a margin, log it, and send QMP
 #    WATCHDOG {"action": "poweroff"};
+#  - --watchdog reset with --watchdog-timeout 2 (overriding the guest's 4 s):
+#    the VM restarts in the same process and the guest boots again;
 #  - capvm system up with three VMs: h pets its watchdog forever (healthy),
 #    f (restart never) is killed from outside (failed), r has
 #    watchdog_action = "restart" and stops petting (restarting, the
@@ -59,6 +61,27 @@ else
 	e2e_fail watchdog-guest "$E2E_WHY; $(grep -a CAPVM-WDT "$D/wd.console" | tr '\n' '|'); $(tail -n 3 "$D/wd.log" | tr '\n' '|')"
 fi
 grep -a "CAPVM-WDT" "$D/wd.console" | sed 's/^/    guest| /'
+
+# ---- 1b. action reset, host timeout 2 s: the same process boots the guest again
+"$CAPVM" run --kernel "$CAPVM_VMLINUX" --initrd "$CAPVM_INITRD" --mem 128M \
+	--cmdline "$(e2e_guest_cmdline watchdog) capvm.wdt_timeout=4" --console "file:$D/rs.console" \
+	--watchdog reset --watchdog-timeout 2 > "$D/rs.log" 2>&1 &
+vmm=$!
+E2E_PIDS+=("$vmm")
+if wait_for "$D/rs.console" CAPVM-WDT-STOP-PETTING 200; then
+	for ((i = 0; i < 2400; i++)); do
+		[ "$(grep -ac CAPVM-WDT-STARTED "$D/rs.console")" -ge 2 ] && break
+		kill -0 "$vmm" 2>/dev/null || break
+		sleep 0.1
+	done
+	E2E_WHY="$(grep -a -e watchdog -e stopping "$D/rs.log" | tr '\n' '|' | cut -c1-400)"
+	e2e_check watchdog-reset-reboots bash -c "grep -aq 'did not pet it for 2 s; action reset' '$D/rs.log' &&
+		grep -aq 'restarting (--watchdog reset)' '$D/rs.log' && kill -0 $vmm &&
+		[ \$(grep -ac CAPVM-WDT-STARTED '$D/rs.console') -ge 2 ]"
+else
+	e2e_fail watchdog-reset-reboots "$E2E_WHY; $(tail -n 3 "$D/rs.log" | tr '\n' '|')"
+fi
+kill -KILL "$vmm" 2>/dev/null; wait "$vmm" 2>/dev/null; e2e_forget_pid "$vmm"
 
 # ---- 2. a supervised system: healthy, failed, restarting
 G="console=ttyS0 quiet panic=-1 capvm.test=watchdog"
