@@ -25,6 +25,12 @@ struct vu_backend *backend_blk_create(const struct blk_options *o, char *err, si
 
 	if (!dev)
 		return NULL;
+	/*
+	 * Over vhost-user the front-end picks the ring size (QEMU's virtio-mmio
+	 * guests use 1024), not our QueueNumMax.  The model copes with more
+	 * chains than request slots: it stalls the ring until slots free up.
+	 */
+	dev->queue_max_size = VIRTQ_MAX_SIZE;
 	vb = vu_backend_create(dev, &hooks);
 	if (!vb) {
 		snprintf(err, errlen, "out of memory");
