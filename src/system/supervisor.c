@@ -561,6 +561,26 @@ static void format_uptime(uint64_t ns, char *buf, size_t len)
 		 sec % 60);
 }
 
+/* A string for a JSON value: quotes, backslashes and control characters escaped. */
+static const char *json_escaped(const char *in, char *out, size_t len)
+{
+	size_t n = 0;
+
+	for (; *in && n + 7 < len; in++) {
+		unsigned char c = (unsigned char)*in;
+		if (c == '"' || c == '\\') {
+			out[n++] = '\\';
+			out[n++] = (char)c;
+		} else if (c < 0x20) {
+			n += (size_t)snprintf(out + n, len - n, "\\u%04x", c);
+		} else {
+			out[n++] = (char)c;
+		}
+	}
+	out[n] = '\0';
+	return out;
+}
+
 static void write_status(struct sup *s, int fd, bool json)
 {
 	char line[1024];
@@ -575,7 +595,7 @@ static void write_status(struct sup *s, int fd, bool json)
 	}
 	for (size_t i = 0; i < s->sys->n_vms; i++) {
 		const struct vm_proc *p = &s->procs[i];
-		char up[32] = "-";
+		char up[32] = "-", mon[600];
 		int n;
 		if (p->pid > 0)
 			format_uptime(now - p->started_ns, up, sizeof(up));
@@ -587,7 +607,8 @@ static void write_status(struct sup *s, int fd, bool json)
 				     i ? "," : "", p->vm->name, sd_kind_name(p->vm->kind),
 				     state_names[p->state], (int)p->pid,
 				     p->pid > 0 ? (now - p->started_ns) / 1000000 : 0, p->restarts,
-				     p->last_exit, p->vm->monitor ? p->vm->monitor : "",
+				     p->last_exit,
+				     json_escaped(p->vm->monitor ? p->vm->monitor : "", mon, sizeof(mon)),
 				     p->vm->watchdog_action ? p->vm->watchdog_action : "");
 		else
 			n = snprintf(line, sizeof(line), "%-16s %-12s %-10s %-8d %-10s %-8d %s\n",
