@@ -38,7 +38,7 @@ void ops_vm_free(struct ops_vm *vm)
 int ops_read_all(const char *path, size_t max, void **buf, size_t *len)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	size_t cap = 4096, n = 0;
+	size_t cap = max < 4096 ? max : 4096, n = 0;
 	char *p;
 
 	if (fd < 0)
