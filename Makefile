@@ -66,7 +66,9 @@ build/fuzz/%: tests/fuzz/%.c build/asan/libcapvm.a $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CLANG) $(CPPFLAGS) -Itests $(WARN) $(FUZZ_CFLAGS) -o $@ $< build/asan/libcapvm.a -luring -lseccomp -ljson-c -lpthread -lm
 
+ifneq ($(BUILD),build/asan)
 build/asan/libcapvm.a: asan
+endif
 
 fuzz-build: $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
 
