@@ -209,5 +209,16 @@ e2e_check update-rollback-healthy bash -c "grep -q 'after roll-back: VM vm0 heal
 E2E_WHY="ready lines before $ready_before, now $(grep -ac 'CAPVM-IMAGE ready' "$D/vm0.console")"
 e2e_check update-rollback-data grep -aq "pattern-ok $written" "$D/vm0.console"
 
+# ---- restore the backup into the running VM: boot-tested, kept ----
+ok_before=$(grep -ac "pattern-ok $written" "$D/vm0.console")
+out=$("$CAPVM" image restore --control "$D/ctl.sock" "$D/bk" vm0 \
+	--ready-marker "CAPVM-IMAGE ready" --boot-timeout 240 --settle 5 2>&1); rc=$?
+echo "$out" | sed 's/^/    restore| /'
+E2E_WHY="status $rc: $(echo "$out" | tail -n 3 | tr '\n' '|')"
+e2e_check restore-into-vm-healthy bash -c "test $rc = 0 && grep -q 'boot test: VM vm0 healthy' <<< \"\$1\" &&
+	test -f '$D/disk.img.prev'" _ "$out"
+E2E_WHY="pattern-ok lines before $ok_before, now $(grep -ac "pattern-ok $written" "$D/vm0.console")"
+e2e_check restore-into-vm-data test "$(grep -ac "pattern-ok $written" "$D/vm0.console")" -gt "$ok_before"
+
 stop_supervisor
 exit $((E2E_FAILS > 0))
