@@ -104,7 +104,7 @@ char **ops_control_sockets(const char *control)
 		list[0] = strdup(control);
 		return list;
 	}
-	d = opendir(SUP_CONTROL_DIR);
+	d = opendir(sup_control_dir());
 	while (d && (e = readdir(d))) {
 		size_t l = strlen(e->d_name);
 		char **grown;
@@ -114,7 +114,7 @@ char **ops_control_sockets(const char *control)
 		if (!grown)
 			break;
 		list = grown;
-		if (asprintf(&list[n], "%s/%s", SUP_CONTROL_DIR, e->d_name) < 0)
+		if (asprintf(&list[n], "%s/%s", sup_control_dir(), e->d_name) < 0)
 			break;
 		list[++n] = NULL;
 	}
@@ -266,7 +266,7 @@ int ops_find_vm(const char *control, const char *name, struct ops_vm *vm, char *
 		if (!answered)
 			snprintf(err, errlen, "no supervisor answers%s%s%s%s (start one with `capvm "
 				 "system up`, or give --control PATH)", control ? " at " : " under ",
-				 control ? control : SUP_CONTROL_DIR, last_err ? ": " : "",
+				 control ? control : sup_control_dir(), last_err ? ": " : "",
 				 last_err ? strerror(-last_err) : "");
 		else
 			snprintf(err, errlen, "unknown VM '%s' (the supervisor%s know%s: %s)", name,

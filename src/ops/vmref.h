@@ -43,8 +43,8 @@ void ops_vm_free(struct ops_vm *vm);
 int ops_read_all(const char *path, size_t max, void **buf, size_t *len);
 
 /*
- * Control sockets to look at: control (when given), else every
- * /run/capvm/ *.sock.  Returns a NULL-terminated malloc'd array of
+ * Control sockets to look at: control (when given), else every *.sock
+ * in sup_control_dir() (/run/capvm for root).  Returns a NULL-terminated malloc'd array of
  * malloc'd paths (free with ops_free_list), never NULL.
  */
 char **ops_control_sockets(const char *control);
