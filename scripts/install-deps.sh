@@ -12,6 +12,7 @@ pkgs=(
   busybox-static cpio kmod xz-utils zstd   # guest/test-host initramfs
   acpica-tools        # iasl, to check our ACPI tables
   iproute2 netcat-openbsd fio iperf3 e2fsprogs
+  systemd             # systemd-analyze verify of `capvm system install` units
 )
 missing=()
 for p in "${pkgs[@]}"; do
