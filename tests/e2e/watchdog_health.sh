@@ -13,7 +13,7 @@
 #    watchdog_action = "restart" and stops petting (restarting, the
 #    watchdog counted as a failure); `capvm health` exit statuses for each,
 #    for all, for an unknown VM and without a supervisor; the on_failure hook
-#    ran with name and reason; the Prometheus file and the loopback endpoint
+#    ran with name and reason; a paused VM is not healthy; the Prometheus file and the loopback endpoint
 #    carry the expected metric names.
 . "$(dirname "$0")/lib.sh"
 e2e_enter_kvm --timeout 420 -- "$0" "$@"
@@ -124,6 +124,15 @@ if [ $ok = 1 ]; then
 	E2E_WHY="status $rc: $out"
 	e2e_check health-healthy-exit-0 test "$rc" = 0
 	e2e_check health-shows-watchdog-armed grep -q "^h  *running .*armed" <<< "$out"
+
+	# paused (monitor stop) is not healthy; cont makes it healthy again
+	echo stop | timeout 10 nc -q1 -U "$D/h.mon" > /dev/null 2>&1
+	out=$(health h 2>&1); rc=$?
+	echo "$out" | sed 's/^/    health| /'
+	echo cont | timeout 10 nc -q1 -U "$D/h.mon" > /dev/null 2>&1
+	health h > /dev/null 2>&1; rc2=$?
+	E2E_WHY="status $rc then $rc2: $out"
+	e2e_check health-paused-exit-1 bash -c "test $rc = 1 && test $rc2 = 0 && grep -q '^h  *paused .*NOT OK' <<< '$out'"
 
 	kill -KILL "$(vm_pid f)"
 	for _ in $(seq 50); do health f > /dev/null 2>&1; [ $? = 1 ] && break; sleep 0.2; done
