@@ -87,6 +87,7 @@ images: all
 
 check: deps
 	$(MAKE) -j$$(nproc) all unit asan fuzz-build
+	guest/build-images.sh
 	tests/run-all.sh
 
 check-only: all unit asan fuzz-build
