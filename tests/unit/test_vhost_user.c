@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@
 
 #include "backend/backend_blk.h"
 #include "backend/vhost_user.h"
+#include "backend/vu_frontend.h"
 #include "common/log.h"
 #include "test.h"
 #include "virtio/virtio.h"
@@ -422,6 +424,115 @@ out:
 	free(r);
 }
 
+
+/* ---- front-end and back-end over a real socket -------------------------- */
+
+struct serve_arg {
+	struct vu_backend *vb;
+	int sock;
+};
+
+static void *serve_thread(void *p)
+{
+	struct serve_arg *a = p;
+	vu_backend_serve(a->vb, a->sock);
+	return NULL;
+}
+
+TEST(frontend_drives_backend)
+{
+	struct session s = { .kick = -1, .call = -1 };
+	struct blk_options o;
+	struct vu_frontend f = { .sock = -1 };
+	struct serve_arg arg;
+	pthread_t th;
+	char err[256];
+	int sv[2], ram_fd = -1;
+	bool thread_started = false;
+
+	snprintf(s.image, sizeof(s.image), "/tmp/capvm-test-vuf-%d.img", (int)getpid());
+	int img = open(s.image, O_CREAT | O_RDWR | O_TRUNC, 0600);
+	CHECK(img >= 0 && ftruncate(img, 1 << 20) == 0);
+	close(img);
+	CHECK(virtio_blk_parse(s.image, &o, err, sizeof(err)) == 0);
+	s.vb = backend_blk_create(&o, err, sizeof(err));
+	ram_fd = memfd_create("ram", MFD_CLOEXEC);
+	if (!s.vb || ram_fd < 0 || ftruncate(ram_fd, RAM_SIZE) ||
+	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv)) {
+		printf("  setup: %s\n", s.vb ? strerror(errno) : err);
+		test_case_failed = 1;
+		goto out;
+	}
+	s.ram = mmap(NULL, RAM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, ram_fd, 0);
+	arg = (struct serve_arg){ s.vb, sv[1] };
+	thread_started = pthread_create(&th, NULL, serve_thread, &arg) == 0;
+	CHECK(thread_started);
+
+	CHECK_EQ(vu_frontend_attach(&f, sv[0], err, sizeof(err)), 0);
+	CHECK_EQ(f.protocol_features, VU_FRONTEND_PROTOCOL_FEATURES);
+	CHECK_EQ(f.nr_queues, 1);
+	uint64_t capacity = 0;
+	CHECK_EQ(vu_frontend_get_config(&f, 0, &capacity, 8, err, sizeof(err)), 0);
+	CHECK_EQ(capacity, 2048);
+	CHECK_EQ(vu_frontend_set_features(&f, f.features & VIRTIO_BIT(VIRTIO_F_VERSION_1), err, sizeof(err)), 0);
+	/* features the back-end never offered are refused through REPLY_ACK */
+	CHECK_EQ(vu_frontend_set_features(&f, 1ull << 60, err, sizeof(err)), -1);
+
+	/* guest-physical addresses used as the "user addresses" (what the VMM will do) */
+	struct vhost_user_mem_region region = { RAM_GPA, RAM_SIZE, RAM_GPA, 0 };
+	CHECK_EQ(vu_frontend_set_mem_table(&f, &region, &ram_fd, 1, err, sizeof(err)), 0);
+	s.kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	s.call = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	struct vu_frontend_vring ring = { .num = QSIZE, .base = 0, .desc = RAM_GPA + DESC_OFF,
+		.avail = RAM_GPA + AVAIL_OFF, .used = RAM_GPA + USED_OFF,
+		.kick_fd = s.kick, .call_fd = s.call };
+	CHECK_EQ(vu_frontend_start_vring(&f, 0, &ring, err, sizeof(err)), 0);
+	/* reconfiguring a running ring is refused (REPLY_ACK), the ring keeps running */
+	CHECK_EQ(vu_frontend_start_vring(&f, 0, &ring, err, sizeof(err)), -1);
+
+	memset(s.ram + DATA_OFF, 0xa5, 512);
+	push_request(&s, 0, 1 /* VIRTIO_BLK_T_OUT */, 7);
+	uint64_t one = 1, calls = 0;
+	CHECK(write(s.kick, &one, 8) == 8);
+	/* the back-end thread completes the request and signals the call fd */
+	struct virtq_used *used = (struct virtq_used *)(s.ram + USED_OFF);
+	for (int i = 0; i < 1000 && __atomic_load_n(&used->idx, __ATOMIC_ACQUIRE) != 1; i++)
+		usleep(10000);
+	CHECK_EQ(used->idx, 1);
+	struct pollfd pfd = { .fd = s.call, .events = POLLIN };
+	CHECK(poll(&pfd, 1, 10000) == 1);
+	CHECK(read(s.call, &calls, 8) == 8 && calls >= 1);
+	CHECK_EQ(s.ram[STATUS_OFF], 0);
+
+	uint16_t base = 0;
+	CHECK_EQ(vu_frontend_stop_vring(&f, 0, &base, err, sizeof(err)), 0);
+	CHECK_EQ(base, 1);
+	uint8_t sector[512] = { 0 };
+	int fd = open(s.image, O_RDONLY);
+	CHECK(fd >= 0 && pread(fd, sector, 512, 7 * 512) == 512 && sector[0] == 0xa5);
+	if (fd >= 0)
+		close(fd);
+	if (test_case_failed)
+		printf("  last error: %s\n", err);
+out:
+	vu_frontend_close(&f);                             /* the back-end sees EOF */
+	if (thread_started)
+		pthread_join(th, NULL);
+	else if (f.sock < 0 && sv[0] >= 0)
+		close(sv[0]);
+	close(sv[1]);
+	backend_blk_destroy(s.vb);
+	if (s.ram && s.ram != MAP_FAILED)
+		munmap(s.ram, RAM_SIZE);
+	if (ram_fd >= 0)
+		close(ram_fd);
+	if (s.kick >= 0)
+		close(s.kick);
+	if (s.call >= 0)
+		close(s.call);
+	unlink(s.image);
+}
+
 int main(void)
 {
 	log_set_quiet(1);
@@ -431,5 +542,6 @@ int main(void)
 	RUN(check_config);
 	RUN(framing_with_fds);
 	RUN(session_blk_over_memfd);
+	RUN(frontend_drives_backend);
 	return test_exit();
 }
