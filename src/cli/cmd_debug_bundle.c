@@ -2,8 +2,8 @@
  * `capvm debug-bundle [DEST]`: collects what a maintainer needs to look at
  * a capvm host -- host and kernel facts, KVM and cgroup state, capvm's
  * version and build flags, each supervisor's status and system
- * description, each VM's monitor `info` output (status, cpus, block,
- * counters = metrics) and the tails of its logs and console -- into one
+ * description and `capvm health` (with its Prometheus metrics), each VM's
+ * monitor `info` output (status, cpus, block, counters) and the tails of its logs and console -- into one
  * tar.gz (docs/operations.md, "debug bundle").
  *
  * It only ever copies named text sources (proc files, command output,
@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
@@ -308,6 +309,42 @@ static void vm_info(struct ops_vm *vm, const char *dir, unsigned lines)
 		copy_tail(dir, "console-log.log", vm->console_log, lines);
 }
 
+/* Runs `capvm health --control SOCK --prometheus -` (this same binary) into
+ * dir/health.txt: the health table and the Prometheus metrics.  Killed
+ * after 30 s so that a stuck monitor cannot hang the bundle. */
+static void health_out(const char *dir, const char *control)
+{
+	char p[PATH_MAX];
+	pid_t pid;
+	int st;
+
+	if (path_join(p, sizeof(p), dir, "health.txt") < 0)
+		return;
+	fflush(NULL);
+	pid = fork();
+	if (pid == 0) {
+		int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		if (fd < 0)
+			_exit(127);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		execl("/proc/self/exe", "capvm", "health", "--control", control, "--prometheus", "-",
+		      (char *)NULL);
+		_exit(127);
+	}
+	if (pid < 0)
+		return;
+	for (int i = 0; i < 300; i++) {
+		pid_t r = waitpid(pid, &st, WNOHANG);
+		if (r == pid || (r < 0 && errno != EINTR))
+			return;
+		struct timespec ts = { 0, 100 * 1000000L };
+		nanosleep(&ts, NULL);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+}
+
 /* Each supervisor: status, description, its log; each VM: info, logs. */
 static void systems_info(const char *control, const char *root, unsigned lines)
 {
@@ -339,6 +376,7 @@ static void systems_info(const char *control, const char *root, unsigned lines)
 		js = ops_status_json(*s, &err);
 		if (!js)
 			continue;
+		health_out(sdir, *s);
 		f = open_out(sdir, "status.json");
 		if (f) {
 			fputs(js, f);

@@ -178,7 +178,7 @@ e2e_check debug-bundle-written test "$rc" = 0 -a -s "$D/bundle.tar.gz"
 list=$(tar tzf "$D/bundle.tar.gz" 2>/dev/null)
 missing=
 for part in host/uname.txt host/cpuinfo.txt host/meminfo.txt host/kvm.txt host/cgroup.txt \
-	capvm-version.txt system-ctl/status.json system-ctl/status.txt system-ctl/description-0.camkes \
+	capvm-version.txt system-ctl/status.json system-ctl/status.txt system-ctl/health.txt system-ctl/description-0.camkes \
 	system-ctl/supervisor.log vm-vm0/monitor.txt vm-vm0/metrics.txt vm-vm0/vm.log vm-vm0/console.log; do
 	grep -q "/$part\$" <<< "$list" || missing="$missing $part"
 done
