@@ -350,6 +350,15 @@ struct vm *vm_create(const struct vm_config *cfg, char *err, size_t errlen)
 		}
 		nent *= 2;
 	}
+	/*
+	 * KVM emulates the TSC-deadline timer but leaves it to user space to
+	 * announce it (CPUID.1:ECX[24]).  Without it the guest programs its
+	 * LAPIC timer through the initial-count register and calibrates it.
+	 */
+	if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_TSC_DEADLINE_TIMER) > 0)
+		for (unsigned i = 0; i < vm->cpuid->nent; i++)
+			if (vm->cpuid->entries[i].function == 1)
+				vm->cpuid->entries[i].ecx |= 1u << 24;
 	int run_size = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
 	if (run_size <= 0) {
 		err_errno(err, errlen, "KVM_GET_VCPU_MMAP_SIZE", NULL);
