@@ -109,40 +109,10 @@ static const char *counter_get(const struct vm_health *h, const char *name, uint
 
 /* ---- talking to a VM's monitor ---- */
 
-static int connect_monitor(const struct sd_monitor_addr *a)
-{
-	int fd;
-
-	if (a->is_unix) {
-		struct sockaddr_un sa = { .sun_family = AF_UNIX };
-		if (strlen(a->path) >= sizeof(sa.sun_path))
-			return -1;
-		memcpy(sa.sun_path, a->path, strlen(a->path) + 1);
-		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (fd < 0)
-			return -1;
-		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-			close(fd);
-			return -1;
-		}
-		return fd;
-	}
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai;
-	if (getaddrinfo(a->host[0] ? a->host : "127.0.0.1", a->port, &hints, &ai) != 0)
-		return -1;
-	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
-		close(fd);
-		fd = -1;
-	}
-	freeaddrinfo(ai);
-	return fd;
-}
-
 /* Sends req, then reads until the peer closes or MONITOR_TIMEOUT_MS. */
 static char *monitor_converse(const struct sd_monitor_addr *a, const char *req)
 {
-	int fd = connect_monitor(a);
+	int fd = sd_monitor_connect(a, MONITOR_TIMEOUT_MS);
 	size_t len = 0, cap = 4096;
 	char *buf;
 	uint64_t deadline = now_ns() + MONITOR_TIMEOUT_MS * 1000000ULL;

@@ -293,40 +293,10 @@ int ops_find_vm(const char *control, const char *name, struct ops_vm *vm, char *
 static int monitor_connect(const char *address)
 {
 	struct sd_monitor_addr a;
-	int fd, r;
 
 	if (sd_monitor_parse(address, &a) < 0)
 		return -EINVAL;
-	if (a.is_unix) {
-		struct sockaddr_un sa = { .sun_family = AF_UNIX };
-		memcpy(sa.sun_path, a.path, strnlen(a.path, sizeof(sa.sun_path) - 1));
-		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (fd < 0)
-			return -errno;
-		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-			r = -errno;
-			close(fd);
-			return r;
-		}
-		return fd;
-	}
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai;
-	if (getaddrinfo(a.host[0] ? a.host : "127.0.0.1", a.port, &hints, &ai) != 0)
-		return -EHOSTUNREACH;
-	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		r = -errno;
-		freeaddrinfo(ai);
-		return r;
-	}
-	r = connect(fd, ai->ai_addr, ai->ai_addrlen);
-	freeaddrinfo(ai);
-	if (r < 0) {
-		r = -errno;
-		close(fd);
-		return r;
-	}
-	return fd;
+	return sd_monitor_connect(&a, 1000);
 }
 
 /* Reads until EOF or the deadline into a malloc'd string. */

@@ -433,46 +433,9 @@ static int monitor_powerdown(const char *address)
 
 	if (sd_monitor_parse(address, &a) < 0)
 		return -EINVAL;
-	if (a.is_unix) {
-		struct sockaddr_un sa = { .sun_family = AF_UNIX };
-		memcpy(sa.sun_path, a.path, strlen(a.path) + 1);
-		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (fd < 0)
-			return -errno;
-		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-			r = -errno;
-			close(fd);
-			return r;
-		}
-	} else {
-		struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai;
-		const char *host = a.host[0] ? a.host : "127.0.0.1";
-		if (getaddrinfo(host, a.port, &hints, &ai) != 0)
-			return -EHOSTUNREACH;
-		fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-		if (fd < 0) {
-			freeaddrinfo(ai);
-			return -errno;
-		}
-		r = connect(fd, ai->ai_addr, ai->ai_addrlen);
-		freeaddrinfo(ai);
-		if (r < 0 && errno == EINPROGRESS) {
-			int err = 0;
-			socklen_t len = sizeof(err);
-			pfd.fd = fd;
-			pfd.events = POLLOUT;
-			if (poll(&pfd, 1, 500) != 1 ||
-			    getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err) {
-				close(fd);
-				return -ECONNREFUSED;
-			}
-		} else if (r < 0) {
-			r = -errno;
-			close(fd);
-			return r;
-		}
-		fcntl(fd, F_SETFL, 0);
-	}
+	fd = sd_monitor_connect(&a, 500);
+	if (fd < 0)
+		return fd;
 	r = a.qmp ? write_all(fd, qmp, sizeof(qmp) - 1) : write_all(fd, hmp, sizeof(hmp) - 1);
 	/* read whatever answers (greeting, prompt, reply) for a moment, so the
 	 * monitor has handled the command before we hang up */

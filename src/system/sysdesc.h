@@ -231,6 +231,9 @@ struct sd_monitor_addr {
 	bool public_ok;    /* public=on */
 };
 int sd_monitor_parse(const char *text, struct sd_monitor_addr *out);
+/* Connect to a monitor as a client (src/system/monitor_client.c): a
+ * blocking socket, or -errno; a TCP connect waits at most timeout_ms. */
+int sd_monitor_connect(const struct sd_monitor_addr *a, int timeout_ms);
 
 /* Names for enums (for summaries, status and logs). */
 const char *sd_restart_name(enum sd_restart r);
