@@ -86,7 +86,8 @@ struct vm {
 
 	/* exit and pause */
 	_Atomic int exit_status;      /* -1 while running */
-	int exit_efd;                 /* wakes the main thread */
+	int exit_efd;                 /* wakes the main thread: the VM ends */
+	int wake_efd;                 /* wakes the main thread: watchdog state changed */
 	pthread_mutex_t pause_lock;
 	pthread_cond_t pause_cond;
 	_Atomic bool pause_requested;
@@ -238,7 +239,7 @@ struct vm *vm_create(const struct vm_config *cfg, char *err, size_t errlen)
 		return NULL;
 	}
 	vm->cfg = *cfg;
-	vm->kvm_fd = vm->vm_fd = vm->exit_efd = vm->ram_fd = -1;
+	vm->kvm_fd = vm->vm_fd = vm->exit_efd = vm->wake_efd = vm->ram_fd = -1;
 	vm->exit_status = -1;
 	pthread_mutex_init(&vm->pause_lock, NULL);
 	pthread_cond_init(&vm->pause_cond, NULL);
@@ -399,7 +400,8 @@ struct vm *vm_create(const struct vm_config *cfg, char *err, size_t errlen)
 		goto fail;
 	rtc_init(&vm->rtc);
 	vm->exit_efd = eventfd(0, EFD_CLOEXEC);
-	if (vm->exit_efd < 0)
+	vm->wake_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (vm->exit_efd < 0 || vm->wake_efd < 0)
 		goto fail;
 	return vm;
 fail:
@@ -539,6 +541,16 @@ int vm_pause(struct vm *vm)
 	return 0;
 }
 
+/* Make the main loop recompute its watchdog deadline. */
+static void vm_wake_main(struct vm *vm)
+{
+	uint64_t one = 1;
+
+	if (write(vm->wake_efd, &one, sizeof(one)) < 0) {
+		/* EAGAIN: a wake-up is already pending */
+	}
+}
+
 int vm_resume(struct vm *vm)
 {
 	pthread_mutex_lock(&vm->wdt_lock);
@@ -549,6 +561,7 @@ int vm_resume(struct vm *vm)
 	vm->pause_requested = false;
 	pthread_cond_broadcast(&vm->pause_cond);
 	pthread_mutex_unlock(&vm->pause_lock);
+	vm_wake_main(vm);
 	return 0;
 }
 
@@ -581,6 +594,8 @@ static void vm_handle_io(struct vcpu *v, uint16_t port, uint8_t *data, unsigned 
 		else
 			*data = watchdog_io_read(&vm->wdt, port);
 		pthread_mutex_unlock(&vm->wdt_lock);
+		if (out)
+			vm_wake_main(vm);  /* started, stopped or re-timed */
 		return;
 	}
 	switch (port) {
@@ -803,15 +818,17 @@ bool vm_watchdog_reset(struct vm *vm) { return vm->wdt_reset; }
 /*
  * Main loop: has the watchdog run out?  Then log, tell the hook (monitor
  * event) and act.  Returns the poll timeout until the next check (ms):
- * the time left when armed, else 1 s so that a start is noticed soon
- * (the deadline itself is exact: computed from the pet's time).
+ * the time left when armed and running, else -1 (no countdown); a guest
+ * arming or re-timing the watchdog, and a resume, wake the loop through
+ * wake_efd (the deadline itself is exact: computed from the pet's time).
  */
 static int vm_check_watchdog(struct vm *vm)
 {
 	pthread_mutex_lock(&vm->wdt_lock);
 	uint64_t now = now_ns();
 	/* a paused guest cannot pet: no countdown while paused (see vm_resume) */
-	bool fired = !vm->pause_requested && watchdog_expired(&vm->wdt, now);
+	bool paused = vm->pause_requested;
+	bool fired = !paused && watchdog_expired(&vm->wdt, now);
 	int64_t left = watchdog_ms_left(&vm->wdt, now);
 	enum watchdog_action action = vm->wdt.action;
 	unsigned timeout = watchdog_timeout_s(&vm->wdt);
@@ -837,7 +854,9 @@ static int vm_check_watchdog(struct vm *vm)
 			break;
 		}
 	}
-	return left >= 0 && left < 1000 ? (int)left : 1000;
+	if (left < 0 || paused)
+		return -1;
+	return left < INT32_MAX ? (int)left : INT32_MAX;
 }
 
 /* Map the seL4 priority scale 0..255 onto Linux nice values (see docs/run.md). */
@@ -960,10 +979,17 @@ int vm_boot_and_run(struct vm *vm, char *err, size_t errlen)
 	vm_apply_priority(vm);
 
 	while (vm->exit_status < 0) {
-		struct pollfd p[2] = { { .fd = vm->exit_efd, .events = POLLIN },
-				       { .fd = sfd, .events = POLLIN } };
-		if (poll(p, 2, vm_check_watchdog(vm)) < 0 && errno != EINTR)
+		struct pollfd p[3] = { { .fd = vm->exit_efd, .events = POLLIN },
+				       { .fd = sfd, .events = POLLIN },
+				       { .fd = vm->wake_efd, .events = POLLIN } };
+		if (poll(p, 3, vm_check_watchdog(vm)) < 0 && errno != EINTR)
 			break;
+		if (p[2].revents & POLLIN) {
+			uint64_t n;
+			if (read(vm->wake_efd, &n, sizeof(n)) < 0) {
+				/* nothing pending after all */
+			}
+		}
 		if (p[1].revents & POLLIN) {
 			struct signalfd_siginfo si;
 			if (read(sfd, &si, sizeof(si)) == sizeof(si)) {
@@ -1022,6 +1048,8 @@ void vm_destroy(struct vm *vm)
 		close(vm->kvm_fd);
 	if (vm->exit_efd >= 0)
 		close(vm->exit_efd);
+	if (vm->wake_efd >= 0)
+		close(vm->wake_efd);
 	free(vm->cpuid);
 	free(vm);
 }
