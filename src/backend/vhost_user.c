@@ -11,26 +11,13 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include "common/util.h"
 
 _Static_assert(sizeof(struct vhost_user_hdr) == VHOST_USER_HDR_SIZE, "header layout");
 _Static_assert(sizeof(struct vhost_user_vring_addr) == 40, "vring addr layout");
 _Static_assert(sizeof(struct vhost_user_mem_region) == 32, "region layout");
 _Static_assert(sizeof(struct vhost_user_mem_table) ==
 	       VHOST_USER_MEM_TABLE_HDR_SIZE + 32 * VHOST_USER_MAX_REGIONS, "mem table layout");
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -1;
-}
 
 const char *vhost_user_request_name(uint32_t request, char *buf, size_t len)
 {
@@ -114,7 +101,7 @@ int vhost_user_recv(int sock, struct vhost_user_msg *m, char *err, size_t errlen
 	if (n == 0)
 		return 0;
 	if (n < 0)
-		return fail(err, errlen, "recvmsg: %s", strerror(errno));
+		return err_fail(err, errlen, "recvmsg: %s", strerror(errno));
 
 	/* Collect the fds first, so that every error path can close them. */
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
@@ -133,22 +120,22 @@ int vhost_user_recv(int sock, struct vhost_user_msg *m, char *err, size_t errlen
 	}
 	if (mh.msg_flags & MSG_CTRUNC) {
 		vhost_user_msg_close_fds(m);
-		return fail(err, errlen, "too many file descriptors with one message");
+		return err_fail(err, errlen, "too many file descriptors with one message");
 	}
 	/* A stream socket may deliver the header in pieces. */
 	if ((size_t)n < sizeof(m->hdr) &&
 	    read_exact(sock, (char *)&m->hdr + n, sizeof(m->hdr) - (size_t)n)) {
 		vhost_user_msg_close_fds(m);
-		return fail(err, errlen, "truncated message header");
+		return err_fail(err, errlen, "truncated message header");
 	}
 	if (m->hdr.size > VHOST_USER_PAYLOAD_MAX) {
 		vhost_user_msg_close_fds(m);
-		return fail(err, errlen, "payload of %u bytes is larger than any request (%zu)",
+		return err_fail(err, errlen, "payload of %u bytes is larger than any request (%zu)",
 			    m->hdr.size, VHOST_USER_PAYLOAD_MAX);
 	}
 	if (m->hdr.size && read_exact(sock, &m->p, m->hdr.size)) {
 		vhost_user_msg_close_fds(m);
-		return fail(err, errlen, "truncated payload (%u bytes announced)", m->hdr.size);
+		return err_fail(err, errlen, "truncated payload (%u bytes announced)", m->hdr.size);
 	}
 	return 1;
 }
@@ -265,33 +252,33 @@ static int check_mem_table(const struct vhost_user_msg *m, char *err, size_t err
 	const struct vhost_user_mem_table *t = &m->p.mem;
 
 	if (m->hdr.size < VHOST_USER_MEM_TABLE_HDR_SIZE)
-		return fail(err, errlen, "memory table: payload of %u bytes", m->hdr.size);
+		return err_fail(err, errlen, "memory table: payload of %u bytes", m->hdr.size);
 	if (t->nregions == 0 || t->nregions > VHOST_USER_MAX_REGIONS)
-		return fail(err, errlen, "memory table: %u regions (1..%d allowed)",
+		return err_fail(err, errlen, "memory table: %u regions (1..%d allowed)",
 			    t->nregions, VHOST_USER_MAX_REGIONS);
 	if (m->hdr.size != VHOST_USER_MEM_TABLE_HDR_SIZE + t->nregions * sizeof(t->regions[0]))
-		return fail(err, errlen, "memory table: payload of %u bytes for %u regions",
+		return err_fail(err, errlen, "memory table: payload of %u bytes for %u regions",
 			    m->hdr.size, t->nregions);
 	if ((uint32_t)m->nr_fds != t->nregions)
-		return fail(err, errlen, "memory table: %d fds for %u regions", m->nr_fds, t->nregions);
+		return err_fail(err, errlen, "memory table: %d fds for %u regions", m->nr_fds, t->nregions);
 	for (uint32_t i = 0; i < t->nregions; i++) {
 		const struct vhost_user_mem_region *r = &t->regions[i];
 
 		if (r->memory_size == 0)
-			return fail(err, errlen, "memory region %u is empty", i);
+			return err_fail(err, errlen, "memory region %u is empty", i);
 		if (!range_ok(r->guest_phys_addr, r->memory_size) ||
 		    !range_ok(r->userspace_addr, r->memory_size) ||
 		    !range_ok(r->mmap_offset, r->memory_size) ||
 		    r->mmap_offset + r->memory_size > (uint64_t)INT64_MAX)
-			return fail(err, errlen, "memory region %u: address + size overflows", i);
+			return err_fail(err, errlen, "memory region %u: address + size overflows", i);
 		for (uint32_t j = 0; j < i; j++) {
 			const struct vhost_user_mem_region *o = &t->regions[j];
 			if (r->guest_phys_addr < o->guest_phys_addr + o->memory_size &&
 			    o->guest_phys_addr < r->guest_phys_addr + r->memory_size)
-				return fail(err, errlen, "memory regions %u and %u overlap", j, i);
+				return err_fail(err, errlen, "memory regions %u and %u overlap", j, i);
 			if (r->userspace_addr < o->userspace_addr + o->memory_size &&
 			    o->userspace_addr < r->userspace_addr + r->memory_size)
-				return fail(err, errlen, "memory regions %u and %u overlap in user addresses",
+				return err_fail(err, errlen, "memory regions %u and %u overlap in user addresses",
 					    j, i);
 		}
 	}
@@ -307,53 +294,53 @@ int vhost_user_check_request(const struct vhost_user_msg *m, unsigned max_vrings
 	int want_fds = 0;
 
 	if ((m->hdr.flags & VHOST_USER_VERSION_MASK) != VHOST_USER_VERSION)
-		return fail(err, errlen, "%s: protocol version %u (expected 1)", rn,
+		return err_fail(err, errlen, "%s: protocol version %u (expected 1)", rn,
 			    m->hdr.flags & VHOST_USER_VERSION_MASK);
 	if (m->hdr.flags & VHOST_USER_FLAG_REPLY)
-		return fail(err, errlen, "%s: a request with the reply flag", rn);
+		return err_fail(err, errlen, "%s: a request with the reply flag", rn);
 	if (m->hdr.size > VHOST_USER_PAYLOAD_MAX)
-		return fail(err, errlen, "%s: payload too large", rn);
+		return err_fail(err, errlen, "%s: payload too large", rn);
 	if (max_vrings > VHOST_USER_MAX_VRINGS)
 		max_vrings = VHOST_USER_MAX_VRINGS;
 
 	switch (payload_of(req)) {
 	case P_UNKNOWN:
-		return fail(err, errlen, "unsupported %s", rn);
+		return err_fail(err, errlen, "unsupported %s", rn);
 	case P_NONE:
 		if (m->hdr.size != 0 && m->hdr.size != sizeof(uint64_t))
-			return fail(err, errlen, "%s: payload of %u bytes (expected none)", rn, m->hdr.size);
+			return err_fail(err, errlen, "%s: payload of %u bytes (expected none)", rn, m->hdr.size);
 		break;
 	case P_U64:
 		if (m->hdr.size != sizeof(uint64_t))
-			return fail(err, errlen, "%s: payload of %u bytes (expected 8)", rn, m->hdr.size);
+			return err_fail(err, errlen, "%s: payload of %u bytes (expected 8)", rn, m->hdr.size);
 		if (req == VHOST_USER_SET_VRING_KICK || req == VHOST_USER_SET_VRING_CALL ||
 		    req == VHOST_USER_SET_VRING_ERR) {
 			uint64_t v = m->p.u64;
 			if (v & ~(VHOST_USER_VRING_IDX_MASK | VHOST_USER_VRING_NOFD))
-				return fail(err, errlen, "%s: unknown bits in 0x%llx", rn,
+				return err_fail(err, errlen, "%s: unknown bits in 0x%llx", rn,
 					    (unsigned long long)v);
 			if ((v & VHOST_USER_VRING_IDX_MASK) >= max_vrings)
-				return fail(err, errlen, "%s: ring %llu (have %u)", rn,
+				return err_fail(err, errlen, "%s: ring %llu (have %u)", rn,
 					    (unsigned long long)(v & VHOST_USER_VRING_IDX_MASK), max_vrings);
 			want_fds = (v & VHOST_USER_VRING_NOFD) ? 0 : 1;
 		}
 		break;
 	case P_STATE:
 		if (m->hdr.size != sizeof(struct vhost_user_vring_state))
-			return fail(err, errlen, "%s: payload of %u bytes (expected 8)", rn, m->hdr.size);
+			return err_fail(err, errlen, "%s: payload of %u bytes (expected 8)", rn, m->hdr.size);
 		if (m->p.state.index >= max_vrings)
-			return fail(err, errlen, "%s: ring %u (have %u)", rn, m->p.state.index, max_vrings);
+			return err_fail(err, errlen, "%s: ring %u (have %u)", rn, m->p.state.index, max_vrings);
 		if (req == VHOST_USER_SET_VRING_ENABLE && m->p.state.num > 1)
-			return fail(err, errlen, "%s: value %u (expected 0 or 1)", rn, m->p.state.num);
+			return err_fail(err, errlen, "%s: value %u (expected 0 or 1)", rn, m->p.state.num);
 		if ((req == VHOST_USER_SET_VRING_BASE) && m->p.state.num > UINT16_MAX)
-			return fail(err, errlen, "%s: index %u does not fit a split ring", rn,
+			return err_fail(err, errlen, "%s: index %u does not fit a split ring", rn,
 				    m->p.state.num);
 		break;
 	case P_ADDR:
 		if (m->hdr.size != sizeof(struct vhost_user_vring_addr))
-			return fail(err, errlen, "%s: payload of %u bytes (expected 40)", rn, m->hdr.size);
+			return err_fail(err, errlen, "%s: payload of %u bytes (expected 40)", rn, m->hdr.size);
 		if (m->p.addr.index >= max_vrings)
-			return fail(err, errlen, "%s: ring %u (have %u)", rn, m->p.addr.index, max_vrings);
+			return err_fail(err, errlen, "%s: ring %u (have %u)", rn, m->p.addr.index, max_vrings);
 		break;
 	case P_MEM:
 		if (check_mem_table(m, err, errlen))
@@ -362,17 +349,17 @@ int vhost_user_check_request(const struct vhost_user_msg *m, unsigned max_vrings
 		break;
 	case P_CONFIG:
 		if (m->hdr.size < VHOST_USER_CONFIG_HDR_SIZE)
-			return fail(err, errlen, "%s: payload of %u bytes", rn, m->hdr.size);
+			return err_fail(err, errlen, "%s: payload of %u bytes", rn, m->hdr.size);
 		if (m->p.config.size > VHOST_USER_MAX_CONFIG_SIZE ||
 		    m->p.config.offset > VHOST_USER_MAX_CONFIG_SIZE - m->p.config.size)
-			return fail(err, errlen, "%s: offset %u size %u outside the %d-byte config space",
+			return err_fail(err, errlen, "%s: offset %u size %u outside the %d-byte config space",
 				    rn, m->p.config.offset, m->p.config.size, VHOST_USER_MAX_CONFIG_SIZE);
 		if (m->hdr.size != VHOST_USER_CONFIG_HDR_SIZE + m->p.config.size)
-			return fail(err, errlen, "%s: payload of %u bytes for %u config bytes", rn,
+			return err_fail(err, errlen, "%s: payload of %u bytes for %u config bytes", rn,
 				    m->hdr.size, m->p.config.size);
 		break;
 	}
 	if (m->nr_fds != want_fds)
-		return fail(err, errlen, "%s: %d file descriptors (expected %d)", rn, m->nr_fds, want_fds);
+		return err_fail(err, errlen, "%s: %d file descriptors (expected %d)", rn, m->nr_fds, want_fds);
 	return 0;
 }

@@ -29,23 +29,10 @@
 
 #include "common/log.h"
 #include "virtio/virtio.h"
+#include "common/util.h"
 
 #define COMP "vhost-user"
 #define DRAIN_TIMEOUT_MS 30000
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -1;
-}
 
 static void close_fd(int *fd)
 {
@@ -190,7 +177,7 @@ static int ring_try_start(struct vu_backend *vb, unsigned q, char *err, size_t e
 	if (ua_to_gpa(vb, r->desc_ua, VIRTQ_DESC_BYTES(r->num), &desc) ||
 	    ua_to_gpa(vb, r->avail_ua, VIRTQ_AVAIL_BYTES(r->num), &avail) ||
 	    ua_to_gpa(vb, r->used_ua, VIRTQ_USED_BYTES(r->num), &used))
-		return fail(err, errlen, "ring %u: addresses outside the memory table", q);
+		return err_fail(err, errlen, "ring %u: addresses outside the memory table", q);
 
 	first = !any_started(vb);
 	pthread_mutex_lock(&dev->lock);
@@ -206,13 +193,13 @@ static int ring_try_start(struct vu_backend *vb, unsigned q, char *err, size_t e
 	vq->used_gpa = used;
 	vq->ready = true;
 	if (virtq_activate(vq, dev->queue_max_size)) {
-		rc = fail(err, errlen, "ring %u: rejected by the virtqueue checks (see log)", q);
+		rc = err_fail(err, errlen, "ring %u: rejected by the virtqueue checks (see log)", q);
 	} else {
 		/* Resume where the previous owner of the ring stopped. */
 		vq->last_avail_idx = r->base;
 		vq->used_idx = __atomic_load_n(&vq->used->idx, __ATOMIC_ACQUIRE);
 		if (first && dev->ops->activate && dev->ops->activate(dev))
-			rc = fail(err, errlen, "device refused activation");
+			rc = err_fail(err, errlen, "device refused activation");
 	}
 	if (rc) {
 		virtq_deactivate(vq);
@@ -257,16 +244,16 @@ static int set_mem_table(struct vu_backend *vb, struct vhost_user_msg *m, char *
 		void *p;
 
 		if (fstat(m->fds[i], &st) || (uint64_t)st.st_size < len) {
-			rc = fail(err, errlen, "memory region %u: fd is smaller than offset + size", i);
+			rc = err_fail(err, errlen, "memory region %u: fd is smaller than offset + size", i);
 			break;
 		}
 		if (len > SIZE_MAX) {
-			rc = fail(err, errlen, "memory region %u too large", i);
+			rc = err_fail(err, errlen, "memory region %u too large", i);
 			break;
 		}
 		p = mmap(NULL, (size_t)len, PROT_READ | PROT_WRITE, MAP_SHARED, m->fds[i], 0);
 		if (p == MAP_FAILED) {
-			rc = fail(err, errlen, "memory region %u: mmap: %s", i, strerror(errno));
+			rc = err_fail(err, errlen, "memory region %u: mmap: %s", i, strerror(errno));
 			break;
 		}
 		vb->maps[vb->nr_maps++] = (struct vu_mapping){
@@ -358,7 +345,7 @@ static int handle_set(struct vu_backend *vb, struct vhost_user_msg *m, char *err
 		return 0;
 	case VHOST_USER_SET_FEATURES:
 		if (m->p.u64 & ~offered)
-			return fail(err, errlen, "features 0x%llx were not offered (0x%llx)",
+			return err_fail(err, errlen, "features 0x%llx were not offered (0x%llx)",
 				    (unsigned long long)m->p.u64, (unsigned long long)offered);
 		vb->features = m->p.u64;
 		if (rings_start_enabled(vb))
@@ -367,14 +354,14 @@ static int handle_set(struct vu_backend *vb, struct vhost_user_msg *m, char *err
 		return 0;
 	case VHOST_USER_SET_PROTOCOL_FEATURES:
 		if (m->p.u64 & ~VU_BACKEND_PROTOCOL_FEATURES)
-			return fail(err, errlen, "protocol features 0x%llx were not offered",
+			return err_fail(err, errlen, "protocol features 0x%llx were not offered",
 				    (unsigned long long)m->p.u64);
 		vb->protocol_features = m->p.u64;
 		return 0;
 	case VHOST_USER_SET_MEM_TABLE:
 		return set_mem_table(vb, m, err, errlen);
 	case VHOST_USER_SET_CONFIG:
-		return fail(err, errlen, "the device's config space is read-only");
+		return err_fail(err, errlen, "the device's config space is read-only");
 	default:
 		break;
 	}
@@ -388,23 +375,23 @@ static int handle_set(struct vu_backend *vb, struct vhost_user_msg *m, char *err
 	else
 		q = m->p.state.index;
 	if (q >= nr_vrings(vb))
-		return fail(err, errlen, "ring %u does not exist", q);
+		return err_fail(err, errlen, "ring %u does not exist", q);
 	r = &vb->vrings[q];
 
 	switch (m->hdr.request) {
 	case VHOST_USER_SET_VRING_NUM: {
 		uint32_t num = m->p.state.num;
 		if (r->started)
-			return fail(err, errlen, "ring %u: size change while running", q);
+			return err_fail(err, errlen, "ring %u: size change while running", q);
 		if (!num || (num & (num - 1)) || num > dev->queue_max_size)
-			return fail(err, errlen, "ring %u: size %u is not a power of 2 <= %u", q, num,
+			return err_fail(err, errlen, "ring %u: size %u is not a power of 2 <= %u", q, num,
 				    dev->queue_max_size);
 		r->num = (uint16_t)num;
 		return 0;
 	}
 	case VHOST_USER_SET_VRING_ADDR:
 		if (r->started)
-			return fail(err, errlen, "ring %u: address change while running", q);
+			return err_fail(err, errlen, "ring %u: address change while running", q);
 		r->desc_ua = m->p.addr.desc_user_addr;
 		r->avail_ua = m->p.addr.avail_user_addr;
 		r->used_ua = m->p.addr.used_user_addr;
@@ -412,7 +399,7 @@ static int handle_set(struct vu_backend *vb, struct vhost_user_msg *m, char *err
 		return ring_try_start(vb, q, err, errlen);
 	case VHOST_USER_SET_VRING_BASE:
 		if (r->started)
-			return fail(err, errlen, "ring %u: base change while running", q);
+			return err_fail(err, errlen, "ring %u: base change while running", q);
 		r->base = (uint16_t)m->p.state.num;
 		return 0;
 	case VHOST_USER_SET_VRING_KICK:
@@ -423,7 +410,7 @@ static int handle_set(struct vu_backend *vb, struct vhost_user_msg *m, char *err
 		}
 		if (r->kick_fd < 0) {
 			ring_stop(vb, q);
-			return fail(err, errlen, "ring %u: polling mode (no kick fd) is not supported", q);
+			return err_fail(err, errlen, "ring %u: polling mode (no kick fd) is not supported", q);
 		}
 		if (rings_start_enabled(vb))
 			r->enabled = true;
@@ -450,7 +437,7 @@ static int handle_set(struct vu_backend *vb, struct vhost_user_msg *m, char *err
 		}
 		return ring_try_start(vb, q, err, errlen);
 	default:
-		return fail(err, errlen, "unexpected request %u", m->hdr.request);
+		return err_fail(err, errlen, "unexpected request %u", m->hdr.request);
 	}
 }
 

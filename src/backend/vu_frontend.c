@@ -15,20 +15,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -1;
-}
+#include "common/util.h"
 
 static void msg_init(struct vhost_user_msg *m, uint32_t req, uint32_t size)
 {
@@ -47,20 +34,20 @@ static int recv_reply(struct vu_frontend *f, uint32_t req, uint32_t size,
 	int rc = vhost_user_recv(f->sock, reply, err, errlen);
 
 	if (rc == 0)
-		return fail(err, errlen, "%s: back-end closed the connection", rn);
+		return err_fail(err, errlen, "%s: back-end closed the connection", rn);
 	if (rc < 0)
 		return -1;
 	if (reply->nr_fds) {
 		vhost_user_msg_close_fds(reply);
-		return fail(err, errlen, "%s: reply carries file descriptors", rn);
+		return err_fail(err, errlen, "%s: reply carries file descriptors", rn);
 	}
 	if (reply->hdr.request != req ||
 	    (reply->hdr.flags & VHOST_USER_VERSION_MASK) != VHOST_USER_VERSION ||
 	    !(reply->hdr.flags & VHOST_USER_FLAG_REPLY))
-		return fail(err, errlen, "%s: unexpected reply (request %u, flags 0x%x)", rn,
+		return err_fail(err, errlen, "%s: unexpected reply (request %u, flags 0x%x)", rn,
 			    reply->hdr.request, reply->hdr.flags);
 	if (reply->hdr.size != size)
-		return fail(err, errlen, "%s: reply of %u bytes (expected %u)", rn, reply->hdr.size, size);
+		return err_fail(err, errlen, "%s: reply of %u bytes (expected %u)", rn, reply->hdr.size, size);
 	return 0;
 }
 
@@ -75,13 +62,13 @@ static int send_set(struct vu_frontend *f, struct vhost_user_msg *m, char *err, 
 	if (ack)
 		m->hdr.flags |= VHOST_USER_FLAG_NEED_REPLY;
 	if (vhost_user_send(f->sock, m))
-		return fail(err, errlen, "%s: %s", rn, strerror(errno));
+		return err_fail(err, errlen, "%s: %s", rn, strerror(errno));
 	if (!ack)
 		return 0;
 	if (recv_reply(f, m->hdr.request, sizeof(uint64_t), &reply, err, errlen))
 		return -1;
 	if (reply.p.u64)
-		return fail(err, errlen, "%s: refused by the back-end", rn);
+		return err_fail(err, errlen, "%s: refused by the back-end", rn);
 	return 0;
 }
 
@@ -91,7 +78,7 @@ static int get_u64(struct vu_frontend *f, uint32_t req, uint64_t *v, char *err, 
 
 	msg_init(&m, req, 0);
 	if (vhost_user_send(f->sock, &m))
-		return fail(err, errlen, "sending: %s", strerror(errno));
+		return err_fail(err, errlen, "sending: %s", strerror(errno));
 	if (recv_reply(f, req, sizeof(uint64_t), &reply, err, errlen))
 		return -1;
 	*v = reply.p.u64;
@@ -121,7 +108,7 @@ int vu_frontend_attach(struct vu_frontend *f, int sock, char *err, size_t errlen
 		if (get_u64(f, VHOST_USER_GET_QUEUE_NUM, &v, err, errlen))
 			return -1;
 		if (v == 0 || v > VHOST_USER_MAX_VRINGS)
-			return fail(err, errlen, "back-end has %llu queues (1..%d supported)",
+			return err_fail(err, errlen, "back-end has %llu queues (1..%d supported)",
 				    (unsigned long long)v, VHOST_USER_MAX_VRINGS);
 		f->nr_queues = (uint32_t)v;
 	}
@@ -135,13 +122,13 @@ int vu_frontend_connect(struct vu_frontend *f, const char *path, char *err, size
 	int sock;
 
 	if (strlen(path) >= sizeof(sa.sun_path))
-		return fail(err, errlen, "socket path too long: %s", path);
+		return err_fail(err, errlen, "socket path too long: %s", path);
 	strcpy(sa.sun_path, path);
 	sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (sock < 0)
-		return fail(err, errlen, "socket: %s", strerror(errno));
+		return err_fail(err, errlen, "socket: %s", strerror(errno));
 	if (connect(sock, (struct sockaddr *)&sa, sizeof(sa))) {
-		fail(err, errlen, "connecting to %s: %s", path, strerror(errno));
+		err_fail(err, errlen, "connecting to %s: %s", path, strerror(errno));
 		close(sock);
 		return -1;
 	}
@@ -166,18 +153,18 @@ int vu_frontend_get_config(struct vu_frontend *f, uint32_t off, void *buf, uint3
 	struct vhost_user_msg m, reply;
 
 	if (!(f->protocol_features & (1ull << VHOST_USER_PROTOCOL_F_CONFIG)))
-		return fail(err, errlen, "back-end does not offer its config space");
+		return err_fail(err, errlen, "back-end does not offer its config space");
 	if (len > VHOST_USER_MAX_CONFIG_SIZE || off > VHOST_USER_MAX_CONFIG_SIZE - len)
-		return fail(err, errlen, "config range %u+%u too large", off, len);
+		return err_fail(err, errlen, "config range %u+%u too large", off, len);
 	msg_init(&m, VHOST_USER_GET_CONFIG, VHOST_USER_CONFIG_HDR_SIZE + len);
 	m.p.config.offset = off;
 	m.p.config.size = len;
 	if (vhost_user_send(f->sock, &m))
-		return fail(err, errlen, "GET_CONFIG: %s", strerror(errno));
+		return err_fail(err, errlen, "GET_CONFIG: %s", strerror(errno));
 	if (recv_reply(f, VHOST_USER_GET_CONFIG, VHOST_USER_CONFIG_HDR_SIZE + len, &reply, err, errlen))
 		return -1;
 	if (reply.p.config.size != len)
-		return fail(err, errlen, "GET_CONFIG: reply for %u bytes (asked %u)", reply.p.config.size, len);
+		return err_fail(err, errlen, "GET_CONFIG: reply for %u bytes (asked %u)", reply.p.config.size, len);
 	memcpy(buf, reply.p.config.region, len);
 	return 0;
 }
@@ -198,7 +185,7 @@ int vu_frontend_set_mem_table(struct vu_frontend *f, const struct vhost_user_mem
 	struct vhost_user_msg m;
 
 	if (n == 0 || n > VHOST_USER_MAX_REGIONS)
-		return fail(err, errlen, "%u memory regions (1..%d)", n, VHOST_USER_MAX_REGIONS);
+		return err_fail(err, errlen, "%u memory regions (1..%d)", n, VHOST_USER_MAX_REGIONS);
 	msg_init(&m, VHOST_USER_SET_MEM_TABLE,
 		 VHOST_USER_MEM_TABLE_HDR_SIZE + n * (uint32_t)sizeof(regions[0]));
 	m.p.mem.nregions = n;
@@ -214,7 +201,7 @@ int vu_frontend_start_vring(struct vu_frontend *f, unsigned q, const struct vu_f
 	struct vhost_user_msg m;
 
 	if (q >= f->nr_queues)
-		return fail(err, errlen, "ring %u: back-end has %u", q, f->nr_queues);
+		return err_fail(err, errlen, "ring %u: back-end has %u", q, f->nr_queues);
 	msg_init(&m, VHOST_USER_SET_VRING_NUM, sizeof(m.p.state));
 	m.p.state = (struct vhost_user_vring_state){ q, r->num };
 	if (send_set(f, &m, err, errlen))
@@ -256,11 +243,11 @@ int vu_frontend_stop_vring(struct vu_frontend *f, unsigned q, uint16_t *base, ch
 	msg_init(&m, VHOST_USER_GET_VRING_BASE, sizeof(m.p.state));
 	m.p.state.index = q;
 	if (vhost_user_send(f->sock, &m))
-		return fail(err, errlen, "GET_VRING_BASE: %s", strerror(errno));
+		return err_fail(err, errlen, "GET_VRING_BASE: %s", strerror(errno));
 	if (recv_reply(f, VHOST_USER_GET_VRING_BASE, sizeof(reply.p.state), &reply, err, errlen))
 		return -1;
 	if (reply.p.state.index != q || reply.p.state.num > UINT16_MAX)
-		return fail(err, errlen, "GET_VRING_BASE: reply for ring %u, index %u", reply.p.state.index,
+		return err_fail(err, errlen, "GET_VRING_BASE: reply for ring %u, index %u", reply.p.state.index,
 			    reply.p.state.num);
 	*base = (uint16_t)reply.p.state.num;
 	return 0;

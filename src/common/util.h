@@ -37,6 +37,11 @@ int read_file(const char *path, void **buf, size_t *len);
 /* write()/read() the whole buffer, retrying on EINTR/short transfers. */
 int write_all(int fd, const void *buf, size_t len);
 int read_all(int fd, void *buf, size_t len);
+/*
+ * Format a one-line error into err (if err and errlen are non-zero) and
+ * return -1, for the "return err_fail(err, errlen, ...)" pattern.
+ */
+int err_fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Monotonic time in nanoseconds. */
 uint64_t now_ns(void);
 
