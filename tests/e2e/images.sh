@@ -17,17 +17,6 @@ e2e_enter_kvm --timeout 900 -- "$0" "$@"
 D=$E2E_TMP
 SUP_PID=
 
-# wait_for FILE PATTERN SECONDS [COUNT]: COUNT (default 1) matching lines
-wait_for() {
-	local i c n=${4:-1}
-	for ((i = 0; i < $3 * 2; i++)); do
-		c=$(grep -ac -- "$2" "$1" 2>/dev/null)
-		[ "${c:-0}" -ge "$n" ] && return 0
-		sleep 0.5
-	done
-	E2E_WHY="no '$2' (x$n) in $(basename "$1") after $3 s"
-	return 1
-}
 stop_supervisor() {
 	[ -n "$SUP_PID" ] || return 0
 	"$CAPVM" system down --control "$D/ctl.sock" > /dev/null 2>&1
@@ -105,14 +94,14 @@ fi
 
 "$CAPVM" system up --control "$D/ctl.sock" --log "$D/sup.log" "$D/images.camkes" > "$D/sup.out" 2>&1 &
 SUP_PID=$!
-if ! wait_for "$D/vm0.console" "CAPVM-IMAGE ready" 240; then
+if ! e2e_wait_for "$D/vm0.console" "CAPVM-IMAGE ready" 240; then
 	e2e_fail boot "$E2E_WHY; $(tail -n 5 "$D/sup.out" "$D/vm0.console" 2>/dev/null | tr '\n' '|')"
 	exit 1
 fi
-wait_for "$D/vm0.console" "CAPVM-IMAGE pattern-written" 5
+e2e_wait_for "$D/vm0.console" "CAPVM-IMAGE pattern-written" 5
 written=$(grep -a "CAPVM-IMAGE pattern-written" "$D/vm0.console" | head -n 1 | awk '{print $3}' | tr -d '\r')
 # the guest is now writing continuously; let it get going
-wait_for "$D/vm0.console" "CAPVM-IMAGE writing" 120
+e2e_wait_for "$D/vm0.console" "CAPVM-IMAGE writing" 120
 
 # ---- bad inputs ----
 out=$("$CAPVM" image backup --control "$D/ctl.sock" no_such_vm "$D/bk-x" 2>&1); rc=$?
@@ -165,7 +154,7 @@ e2e_check restore-to-file test "$rc" = 0
 	--console "file:$D/fresh.console" > "$D/fresh.log" 2>&1 &
 fresh=$!
 E2E_PIDS+=("$fresh")
-wait_for "$D/fresh.console" "CAPVM-IMAGE pattern-" 240
+e2e_wait_for "$D/fresh.console" "CAPVM-IMAGE pattern-" 240
 line=$(grep -a "CAPVM-IMAGE pattern-" "$D/fresh.console" | head -n 1 | tr -d '\r')
 E2E_WHY="fresh VM says '$line', the original wrote $written"
 e2e_check restored-data-check bash -c "test -n '$written' && grep -q 'pattern-ok $written' <<< '$line'"

@@ -113,6 +113,19 @@ e2e_run() {
 	timeout -k 5 "$t" "$@" > "$log" 2>&1 < /dev/null
 }
 
+# e2e_wait_for FILE PATTERN SECONDS [COUNT]: wait until FILE has COUNT
+# (default 1) lines containing PATTERN; on timeout sets E2E_WHY, returns 1.
+e2e_wait_for() {
+	local i c n=${4:-1}
+	for ((i = 0; i < $3 * 10; i++)); do
+		c=$(grep -ac -- "$2" "$1" 2>/dev/null)
+		[ "${c:-0}" -ge "$n" ] && return 0
+		sleep 0.1
+	done
+	E2E_WHY="no '$2' (x$n) in $(basename "$1") after $3 s"
+	return 1
+}
+
 # e2e_guest_cmdline TEST: the kernel command line of the guest test TEST.
 e2e_guest_cmdline() {
 	echo "console=ttyS0 quiet panic=-1 capvm.test=$1"

@@ -11,16 +11,6 @@ e2e_enter_kvm --timeout 400 -- "$0" "$@"
 D=$E2E_TMP
 ip link set lo up 2>/dev/null
 
-# wait_for FILE PATTERN SECONDS
-wait_for() {
-	local i
-	for ((i = 0; i < $3 * 2; i++)); do
-		grep -aq -- "$2" "$1" 2>/dev/null && return 0
-		sleep 0.5
-	done
-	E2E_WHY="no '$2' in $(basename "$1") after $3 s"
-	return 1
-}
 
 port=$((20000 + RANDOM % 20000))
 "$CAPVM" run --kernel "$CAPVM_VMLINUX" --initrd "$CAPVM_INITRD" --mem 128M --cpus 2 \
@@ -29,7 +19,7 @@ port=$((20000 + RANDOM % 20000))
 	> "$D/capvm.log" 2>&1 &
 vmm=$!
 E2E_PIDS+=("$vmm")
-if ! wait_for "$D/console" CAPVM-GUEST-INIT 180; then
+if ! e2e_wait_for "$D/console" CAPVM-GUEST-INIT 180; then
 	e2e_fail boot "$E2E_WHY; $(tail -n 3 "$D/capvm.log" | tr '\n' '|')"
 	exit 1
 fi

@@ -27,15 +27,6 @@ if ! command -v qemu-system-x86_64 > /dev/null; then
 	exit 0
 fi
 
-# wait_for FILE PATTERN SECONDS
-wait_for() {
-	local i
-	for ((i = 0; i < $3 * 2; i++)); do
-		grep -aq -- "$2" "$1" 2>/dev/null && return 0
-		sleep 0.5
-	done
-	return 1
-}
 tail_of() { tail -n 4 "$1" 2>/dev/null | tr '\n' '|' | cut -c1-400; }
 
 # ------------------------------------------- QEMU front-end, capvm back-end
@@ -43,7 +34,7 @@ fallocate -l $((64 * MIB)) "$T/disk.img" 2>/dev/null || truncate -s $((64 * MIB)
 "$CAPVM" backend blk --socket "$T/vu.sock" --image "$T/disk.img" > "$T/backend.log" 2>&1 < /dev/null &
 backend=$!
 E2E_PIDS+=("$backend")
-if ! wait_for "$T/backend.log" "listening on" 20; then
+if ! e2e_wait_for "$T/backend.log" "listening on" 20; then
 	e2e_fail capvm-backend-starts "$(tail_of "$T/backend.log")"
 	exit 1
 fi

@@ -21,16 +21,6 @@ e2e_enter_kvm --timeout 420 -- "$0" "$@"
 D=$E2E_TMP
 ip link set lo up 2>/dev/null
 
-# wait_for FILE PATTERN SECONDS (polls every 0.1 s)
-wait_for() {
-	local i
-	for ((i = 0; i < $3 * 10; i++)); do
-		grep -aq -- "$2" "$1" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	E2E_WHY="no '$2' in $(basename "$1") after $3 s"
-	return 1
-}
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 
 # ---- 1. watchdog, action poweroff, guest-chosen timeout 4 s
@@ -41,7 +31,7 @@ vmm=$!
 E2E_PIDS+=("$vmm")
 for _ in $(seq 50); do [ -S "$D/wd.qmp" ] && break; sleep 0.1; done
 (printf '%s\n' '{"execute":"qmp_capabilities"}'; sleep 240) | timeout 250 nc -U "$D/wd.qmp" > "$D/wd.events" 2>&1 &
-if wait_for "$D/wd.console" CAPVM-WDT-STOP-PETTING 200; then
+if e2e_wait_for "$D/wd.console" CAPVM-WDT-STOP-PETTING 200; then
 	t0=$EPOCHREALTIME
 	for ((i = 0; i < 300; i++)); do kill -0 "$vmm" 2>/dev/null || break; sleep 0.1; done
 	t1=$EPOCHREALTIME
@@ -68,7 +58,7 @@ grep -a "CAPVM-WDT" "$D/wd.console" | sed 's/^/    guest| /'
 	--watchdog reset --watchdog-timeout 2 > "$D/rs.log" 2>&1 &
 vmm=$!
 E2E_PIDS+=("$vmm")
-if wait_for "$D/rs.console" CAPVM-WDT-STOP-PETTING 200; then
+if e2e_wait_for "$D/rs.console" CAPVM-WDT-STOP-PETTING 200; then
 	for ((i = 0; i < 2400; i++)); do
 		[ "$(grep -ac CAPVM-WDT-STARTED "$D/rs.console")" -ge 2 ] && break
 		kill -0 "$vmm" 2>/dev/null || break
@@ -115,7 +105,7 @@ vm_pid() { "$CAPVM" system status --control "$D/ctl.sock" | awk -v n="$1" '$1 ==
 
 ok=1
 for v in h f r; do
-	wait_for "$D/$v.console" CAPVM-WDT-STARTED 240 || { ok=0; e2e_fail "boot-$v" "$E2E_WHY; $(tail -n 3 "$D/sup.log" | tr '\n' '|')"; }
+	e2e_wait_for "$D/$v.console" CAPVM-WDT-STARTED 240 || { ok=0; e2e_fail "boot-$v" "$E2E_WHY; $(tail -n 3 "$D/sup.log" | tr '\n' '|')"; }
 done
 if [ $ok = 1 ]; then
 	sleep 1
@@ -143,7 +133,7 @@ if [ $ok = 1 ]; then
 
 	# r stopped petting when its guest test killed the daemon: 3 s later
 	# (host timeout) capvm exits 7 and the supervisor schedules a restart
-	wait_for "$D/r.console" CAPVM-WDT-STOP-PETTING 60
+	e2e_wait_for "$D/r.console" CAPVM-WDT-STOP-PETTING 60
 	for _ in $(seq 100); do health r > /dev/null 2>&1; [ $? = 1 ] && break; sleep 0.2; done
 	out=$(health r 2>&1); rc=$?
 	echo "$out" | sed 's/^/    health| /'
