@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -43,8 +44,10 @@ static void close_fd(int *fd)
 
 /*
  * Interrupt hook (dev->raise_irq).  The device-model interface does not say
- * which queue completed, so every started ring with a call fd is signalled:
- * exact for single-queue devices (blk), a spurious wake-up at worst for others.
+ * which queue completed, so every started ring whose used index moved since
+ * its last call is signalled: exact for single-queue devices (blk); for net,
+ * a tx completion no longer wakes the rx ring (at worst a ring whose driver
+ * asked for no interrupt yet gets one along with another ring's).
  * Config-change interrupts would need the back-end request channel (not
  * offered); they are dropped.
  */
@@ -57,8 +60,11 @@ static void vu_raise_irq(struct virtio_device *dev, uint32_t isr_bits)
 		return;
 	for (unsigned q = 0; q < dev->nr_queues && q < VHOST_USER_MAX_VRINGS; q++) {
 		struct vu_vring *r = &vb->vrings[q];
-		if (r->started && r->call_fd >= 0 &&
-		    write(r->call_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		uint16_t used = dev->vqs[q].used_idx;
+		if (!r->started || r->call_fd < 0 || used == r->call_used)
+			continue;
+		r->call_used = used;
+		if (write(r->call_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
 			log_warn(dev->name, "writing the call eventfd of ring %u: %s", q, strerror(errno));
 	}
 }
@@ -69,6 +75,25 @@ struct vu_backend *vu_backend_create(struct virtio_device *dev, const struct vu_
 
 	if (!vb)
 		return NULL;
+	/*
+	 * The device's own fds (tap, completion eventfds) are edge-triggered by
+	 * contract (virtio.h): a net model leaves packets in the tap while the
+	 * guest has no buffers, which a level-triggered poll would spin on.
+	 */
+	vb->dev_epoll = epoll_create1(EPOLL_CLOEXEC);
+	if (vb->dev_epoll < 0) {
+		free(vb);
+		return NULL;
+	}
+	for (int i = 0; i < dev->nr_fds && i < VIRTIO_MAX_FDS; i++) {
+		struct epoll_event ev = { .events = dev->fds[i].events | EPOLLET, .data.u32 = (uint32_t)i };
+		if (epoll_ctl(vb->dev_epoll, EPOLL_CTL_ADD, dev->fds[i].fd, &ev)) {
+			log_error(dev->name, "epoll_ctl on device fd %d: %s", dev->fds[i].fd, strerror(errno));
+			close(vb->dev_epoll);
+			free(vb);
+			return NULL;
+		}
+	}
 	vb->dev = dev;
 	if (hooks)
 		vb->hooks = *hooks;
@@ -198,6 +223,7 @@ static int ring_try_start(struct vu_backend *vb, unsigned q, char *err, size_t e
 		/* Resume where the previous owner of the ring stopped. */
 		vq->last_avail_idx = r->base;
 		vq->used_idx = __atomic_load_n(&vq->used->idx, __ATOMIC_ACQUIRE);
+		r->call_used = vq->used_idx;
 		if (first && dev->ops->activate && dev->ops->activate(dev))
 			rc = err_fail(err, errlen, "device refused activation");
 	}
@@ -301,6 +327,7 @@ void vu_backend_destroy(struct vu_backend *vb)
 	if (!vb)
 		return;
 	vu_backend_disconnect(vb);
+	close(vb->dev_epoll);
 	free(vb);
 }
 
@@ -532,9 +559,9 @@ static int device_pollfds(struct vu_backend *vb, struct pollfd *pfd, int *what)
 			pfd[n] = (struct pollfd){ .fd = vb->vrings[q].kick_fd, .events = POLLIN };
 			what[n++] = (int)q;
 		}
-	for (int i = 0; i < dev->nr_fds && i < VIRTIO_MAX_FDS; i++) {
-		pfd[n] = (struct pollfd){ .fd = dev->fds[i].fd, .events = POLLIN };
-		what[n++] = VHOST_USER_MAX_VRINGS + i;
+	if (dev->nr_fds > 0) {
+		pfd[n] = (struct pollfd){ .fd = vb->dev_epoll, .events = POLLIN };
+		what[n++] = VHOST_USER_MAX_VRINGS;
 	}
 	return n;
 }
@@ -560,8 +587,13 @@ static int device_events(struct vu_backend *vb, const struct pollfd *pfd, const 
 				dev->ops->queue_notify(dev, &dev->vqs[q]);
 			}
 		} else {
-			int f = what[i] - VHOST_USER_MAX_VRINGS;
-			dev->fds[f].handler(dev, dev->fds[f].opaque);
+			struct epoll_event ev[VIRTIO_MAX_FDS];
+			int got = epoll_wait(vb->dev_epoll, ev, VIRTIO_MAX_FDS, 0);
+			for (int k = 0; k < got; k++) {
+				uint32_t f = ev[k].data.u32;
+				if (f < (uint32_t)dev->nr_fds)
+					dev->fds[f].handler(dev, dev->fds[f].opaque);
+			}
 		}
 		pthread_mutex_unlock(&dev->lock);
 	}

@@ -38,6 +38,7 @@ struct vu_vring {
 	bool addr_set;
 	uint64_t desc_ua, avail_ua, used_ua;  /* front-end user addresses */
 	uint16_t base;                   /* next avail index (SET_VRING_BASE) */
+	uint16_t call_used;              /* used index at the last call-fd signal */
 };
 
 struct vu_mapping {
@@ -58,6 +59,7 @@ struct vu_backend {
 	struct vu_vring vrings[VHOST_USER_MAX_VRINGS];
 	uint64_t messages;               /* requests handled (counter) */
 	volatile int *stop;              /* vu_backend_listen's stop flag */
+	int dev_epoll;                   /* the device's fds, edge-triggered */
 	/* When set, the session must end (protocol violation). */
 	bool broken;
 };
