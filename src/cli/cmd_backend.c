@@ -2,10 +2,12 @@
  * capvm backend: run a device back-end outside the VMM.
  *
  *   capvm backend blk --socket PATH --image FILE[,ro][,serial=S][,cache=...]
+ *   capvm backend net --socket PATH --tap NAME[,mac=MAC][,mtu=N]
  *
- * serves capvm's virtio-blk model as a vhost-user-blk back-end on a unix
- * socket, in shared-memory mode (the front-end passes guest RAM as fds):
- * QEMU's vhost-user-blk device or `capvm run --disk vhost-user=SOCKET`.
+ * serves capvm's virtio-blk (or virtio-net) model as a vhost-user-blk (or
+ * vhost-user-net) back-end on a unix socket, in shared-memory mode (the
+ * front-end passes guest RAM as fds): QEMU's vhost-user-blk device or
+ * -netdev vhost-user, or `capvm run --disk vhost-user=SOCKET`.
  * One front-end at a time; when it disconnects the next one may connect.
  * SIGINT/SIGTERM end the back-end.
  */
@@ -15,6 +17,7 @@
 #include <string.h>
 
 #include "backend/backend_blk.h"
+#include "backend/backend_net.h"
 #include "cli/commands.h"
 #include "common/log.h"
 
@@ -34,7 +37,74 @@ static void backend_usage(FILE *f)
 		"  (shared-memory mode: the front-end passes guest RAM).  Options:\n"
 		"    --socket PATH   unix socket to listen on (a stale file is replaced)\n"
 		"    --image SPEC    raw image and options, as capvm run --disk\n"
+		"    --debug         log every vhost-user request\n"
+		"usage: capvm backend net --socket PATH --tap NAME[,mac=MAC][,mtu=N]\n"
+		"  Serve a tap device as a vhost-user-net back-end on the unix socket PATH\n"
+		"  (capvm's virtio-net model: the back-end owns the virtio-net header and\n"
+		"  the tap's offloads).  Options:\n"
+		"    --socket PATH   unix socket to listen on (a stale file is replaced)\n"
+		"    --tap SPEC      tap to open or create, as capvm run --net (mac= is what\n"
+		"                    GET_CONFIG reports; QEMU uses its own -device mac=)\n"
 		"    --debug         log every vhost-user request\n");
+}
+
+/* Serve vb on sock until SIGINT/SIGTERM; 0 or 1. */
+static int backend_serve_until_signal(struct vu_backend *vb, const char *sock)
+{
+	/* No SA_RESTART: a signal interrupts poll/accept so we can stop. */
+	struct sigaction sa = { .sa_handler = on_signal };
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	return vu_backend_listen(vb, sock, &backend_stop) ? 1 : 0;
+}
+
+static int backend_net(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "tap", required_argument, NULL, 't' },
+		{ "debug", no_argument, NULL, 'd' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	const char *sock = NULL, *tap = NULL;
+	struct net_options o;
+	char spec[256], err[512];
+	int c;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "s:t:dh", opts, NULL)) != -1) {
+		switch (c) {
+		case 's': sock = optarg; break;
+		case 't': tap = optarg; break;
+		case 'd': log_set_level(LOG_DEBUG); break;
+		case 'h': backend_usage(stdout); return 0;
+		default: backend_usage(stderr); return 2;
+		}
+	}
+	if (!sock || !tap || optind != argc) {
+		fprintf(stderr, "capvm backend net: --socket and --tap are required\n");
+		backend_usage(stderr);
+		return 2;
+	}
+	/* --tap NAME[,opts] is capvm run's --net tap=NAME[,opts]. */
+	if ((size_t)snprintf(spec, sizeof(spec), "tap=%s", tap) >= sizeof(spec)) {
+		fprintf(stderr, "capvm backend net: --tap: option string too long\n");
+		return 2;
+	}
+	if (virtio_net_parse(spec, &o, err, sizeof(err))) {
+		fprintf(stderr, "capvm backend net: --tap: %s\n", err);
+		return 2;
+	}
+	struct vu_backend *vb = backend_net_create(&o, err, sizeof(err));
+	if (!vb) {
+		fprintf(stderr, "capvm backend net: %s\n", err);
+		return 1;
+	}
+	int rc = backend_serve_until_signal(vb, sock);
+	backend_net_destroy(vb);
+	return rc;
 }
 
 static int backend_blk(int argc, char **argv)
@@ -93,6 +163,8 @@ int cmd_backend(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "blk"))
 		return backend_blk(argc - 1, argv + 1);
-	fprintf(stderr, "capvm backend: unknown back-end '%s' (have: blk)\n", argv[1]);
+	if (!strcmp(argv[1], "net"))
+		return backend_net(argc - 1, argv + 1);
+	fprintf(stderr, "capvm backend: unknown back-end '%s' (have: blk, net)\n", argv[1]);
 	return 2;
 }

@@ -1,0 +1,52 @@
+/*
+ * vhost-user-net back-end: the same virtio-net model the VMM runs in-process
+ * (virtio/net.c: one tap opened with IFF_VNET_HDR, offloads told to the tap
+ * with TUNSETOFFLOAD, mergeable receive buffers), wrapped in a vhost-user
+ * session.  With vhost-user the back-end owns the virtio-net header: the
+ * front-end (QEMU's -netdev vhost-user, or capvm's proxy) only moves rings,
+ * so the 12-byte virtio_net_hdr_v1 of VERSION_1 is read and written here,
+ * exactly as inside the VMM.
+ *
+ * The model needs no in-flight hook: every packet is copied to or from the
+ * tap synchronously inside its callbacks, so nothing touches guest memory
+ * once a callback returns.
+ */
+#include "backend/backend_net.h"
+
+#include <stdio.h>
+
+#include "virtio/virtio.h"
+
+struct vu_backend *backend_net_create(const struct net_options *o, char *err, size_t errlen)
+{
+	/* The device needs a memory view at creation; the session replaces it. */
+	static const struct guest_mem no_memory;
+	struct virtio_device *dev = virtio_net_create(o, &no_memory, "vu-net", err, errlen);
+	struct vu_backend *vb;
+
+	if (!dev)
+		return NULL;
+	/*
+	 * Over vhost-user the front-end picks the ring sizes (QEMU: 256 by
+	 * default, up to 1024 with rx_queue_size/tx_queue_size).  The model's
+	 * receive stash is bounded by its own array, not by the ring size.
+	 */
+	dev->queue_max_size = VIRTQ_MAX_SIZE;
+	vb = vu_backend_create(dev, NULL);
+	if (!vb) {
+		snprintf(err, errlen, "cannot set up the vhost-user session (out of memory or fds)");
+		virtio_device_destroy(dev);
+	}
+	return vb;
+}
+
+void backend_net_destroy(struct vu_backend *vb)
+{
+	struct virtio_device *dev;
+
+	if (!vb)
+		return;
+	dev = vb->dev;
+	vu_backend_destroy(vb);
+	virtio_device_destroy(dev);
+}
