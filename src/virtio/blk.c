@@ -22,6 +22,23 @@
  * write done; FLUSH is an fdatasync (IORING_FSYNC_DATASYNC) submitted after
  * every write the guest has seen complete, so it covers them.
  *
+ * Interrupt coalescing (coalesce=USEC, on by default).  Each virtio-mmio
+ * interrupt costs the guest about four VM exits (injection, InterruptStatus
+ * read, InterruptACK write, EOI) and each kick one, so at queue depth > 1
+ * the device batches: a kick opens a *window*, a timer of at most USEC
+ * microseconds.  While it is open the device leaves the driver's kicks off
+ * (EVENT_IDX: avail_event is not moved) and holds the used-buffer interrupt;
+ * completions still go to the used ring at once.  When the timer fires the
+ * device takes what the driver queued meanwhile, raises one interrupt for
+ * everything completed, and
+ *   - if new requests came in the window, opens another (twice as long, up
+ *     to USEC): the driver is streaming, keep batching;
+ *   - otherwise closes it (half as long next time) and turns kicks back on.
+ * A driver that sends one request at a time (queue depth 1) only ever sees
+ * quiet windows, so the window shrinks below BLK_COALESCE_MIN_US and the
+ * device then serves the next BLK_COALESCE_PROBE_KICKS kicks at once, with
+ * no added latency, before it tries a short window again.
+ *
  * The image carries an OFD lock (read lock for ro, write lock for rw): a
  * second capvm opening it for writing gets a clear error.
  */
@@ -38,6 +55,7 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 #include <linux/fs.h>
 
@@ -71,6 +89,8 @@
 #define BLK_CHAIN_MAX   (BLK_SEG_MAX + 2)  /* + header + status descriptors */
 #define BLK_MAX_DISCARD_SECTORS 0x400000u  /* 2 GiB per discard/zeroes request */
 #define NULL_DEFAULT_SIZE (1ULL << 30)
+#define BLK_COALESCE_MIN_US      10   /* shorter windows are not worth a timer */
+#define BLK_COALESCE_PROBE_KICKS 16   /* kicks served at once after a quiet spell */
 
 struct virtio_blk_config {
 	uint64_t capacity;            /* in 512-byte sectors */
@@ -142,6 +162,12 @@ struct blk {
 	struct blk_req *free_reqs;
 	bool stalled;                 /* queue handler stopped: no free request slot */
 	bool resetting;               /* draining for a reset: complete nothing */
+	/* interrupt coalescing (see the top of the file) */
+	int timer_fd;                 /* window timer, -1 when coalescing is off */
+	bool window_open;
+	uint32_t window_us;           /* length of the next window */
+	unsigned window_new;          /* requests taken since the window (re)opened */
+	unsigned immediate_kicks;     /* kicks to serve without a window */
 	struct iovec chain_iov[BLK_CHAIN_MAX];
 	struct virtio_blk_stats stats;
 };
@@ -169,6 +195,7 @@ int virtio_blk_parse(const char *spec, struct blk_options *o, char *err, size_t 
 
 	memset(o, 0, sizeof(*o));
 	o->cache = BLK_CACHE_WRITEBACK;
+	o->coalesce_us = BLK_COALESCE_DEFAULT_US;
 	if (!spec || !*spec)
 		return fail(err, errlen, "empty disk specification (expected path[,ro]"
 			    "[,serial=S][,cache=writeback|none][,discard=on|off])");
@@ -213,12 +240,19 @@ int virtio_blk_parse(const char *spec, struct blk_options *o, char *err, size_t 
 				o->discard = false;
 			else
 				return fail(err, errlen, "discard=%s: expected on or off", val);
+		} else if (!strcmp(tok, "coalesce") && val) {
+			char *end;
+			unsigned long us = strtoul(val, &end, 10);
+			if (!*val || *end || us > BLK_COALESCE_MAX_US)
+				return fail(err, errlen, "coalesce=%s: expected microseconds, 0 (off) to %d",
+					    val, BLK_COALESCE_MAX_US);
+			o->coalesce_us = (uint32_t)us;
 		} else if (!strcmp(tok, "size") && val && o->null_backend) {
 			if (parse_size(val, 1, &o->null_size) || o->null_size < SECTOR_SIZE)
 				return fail(err, errlen, "size=%s: expected a size such as 4G", val);
 		} else {
 			return fail(err, errlen, "unknown option '%s%s%s' (expected ro, serial=, "
-				    "cache=writeback|none, discard=on|off)", tok, val ? "=" : "",
+				    "cache=writeback|none, discard=on|off, coalesce=USEC)", tok, val ? "=" : "",
 				    val ? val : "");
 		}
 	}
@@ -456,31 +490,78 @@ ioerr:
 	complete_now(b, vq, c->head, status, VIRTIO_BLK_S_IOERR, 0);
 }
 
-static void blk_queue_notify(struct virtio_device *dev, struct virtqueue *vq)
+/* Pop and start (or complete) every request the driver has made available. */
+static unsigned take_requests(struct blk *b, struct virtqueue *vq)
 {
-	struct blk *b = blk_of(dev);
 	struct virtq_chain c = { .iov = b->chain_iov, .max_iov = BLK_CHAIN_MAX };
-	bool more;
+	unsigned n = 0;
 
-	do {
-		virtq_disable_notify(vq);
-		for (;;) {
-			/*
-			 * Each request to a real backend needs a slot.  A driver that
-			 * re-offers in-flight heads could run us out: then stop here
-			 * and resume when completions free slots.
-			 */
-			b->stalled = b->fd >= 0 && !b->free_reqs;
-			if (b->stalled || virtq_pop(vq, &c) != 1)
-				break;
-			handle_request(b, vq, &c);
-		}
-		more = !b->stalled && virtq_enable_notify(vq);
-	} while (more);
+	for (;;) {
+		/*
+		 * Each request to a real backend needs a slot.  A driver that
+		 * re-offers in-flight heads could run us out: then stop here
+		 * and resume when completions free slots.
+		 */
+		b->stalled = b->fd >= 0 && !b->free_reqs;
+		if (b->stalled || virtq_pop(vq, &c) != 1)
+			break;
+		handle_request(b, vq, &c);
+		n++;
+	}
+	return n;
+}
+
+static void submit_pending(struct blk *b)
+{
 	if (b->pending_sqes) {
 		io_uring_submit(&b->ring);  /* one system call for the whole batch */
 		b->pending_sqes = 0;
 	}
+}
+
+static void arm_window(struct blk *b)
+{
+	struct itimerspec its = { .it_value = { .tv_sec = b->window_us / 1000000,
+						.tv_nsec = (long)(b->window_us % 1000000) * 1000 } };
+	if (timerfd_settime(b->timer_fd, 0, &its, NULL) < 0) {
+		/* cannot happen with valid values; never leave completions unsignalled */
+		log_warn(b->dev.name, "cannot arm the coalescing timer: %s", strerror(errno));
+		b->window_us = 0;
+	}
+}
+
+static void blk_queue_notify(struct virtio_device *dev, struct virtqueue *vq)
+{
+	struct blk *b = blk_of(dev);
+	bool more;
+
+	if (b->timer_fd >= 0 && (b->window_open || !b->immediate_kicks)) {
+		/* coalescing: kicks stay off and the interrupt waits for the timer */
+		virtq_disable_notify(vq);
+		unsigned n = take_requests(b, vq);
+		submit_pending(b);
+		if (b->window_open) {
+			b->window_new += n;
+			b->stats.window_requests += n;
+			return;
+		}
+		b->window_open = true;
+		b->window_new = 0;
+		b->stats.windows++;
+		b->stats.window_requests += n;
+		arm_window(b);
+		if (b->window_us)
+			return;
+		b->window_open = false;  /* timer failed: fall through, interrupt now */
+	}
+	if (b->immediate_kicks)
+		b->immediate_kicks--;
+	do {
+		virtq_disable_notify(vq);
+		take_requests(b, vq);
+		more = !b->stalled && virtq_enable_notify(vq);
+	} while (more);
+	submit_pending(b);
 	virtio_notify_queue(dev, vq);
 }
 
@@ -565,8 +646,50 @@ static void blk_completion(struct virtio_device *dev, void *opaque)
 		return;
 	if (b->stalled && vq->active && virtio_device_running(dev))
 		blk_queue_notify(dev, vq);  /* slots are free again: resume */
-	else
+	else if (!b->window_open)
 		virtio_notify_queue(dev, vq);
+}
+
+/* The coalescing window's timer fired (I/O thread, dev->lock held). */
+static void blk_window_end(struct virtio_device *dev, void *opaque)
+{
+	struct blk *b = blk_of(dev);
+	struct virtqueue *vq = &dev->vqs[0];
+	uint64_t expirations;
+	bool running = vq->active && virtio_device_running(dev);
+
+	(void)opaque;
+	while (read(b->timer_fd, &expirations, sizeof(expirations)) > 0 || errno == EINTR)
+		;
+	if (!b->window_open)
+		return;
+	if (b->ring_ok)
+		reap(b);
+	if (running) {
+		unsigned n = take_requests(b, vq);
+		submit_pending(b);
+		b->window_new += n;
+		b->stats.window_requests += n;
+	}
+	virtio_notify_queue(dev, vq);  /* one interrupt for the whole window */
+	if (running && b->window_new) {
+		/* the driver is streaming requests: keep batching, longer */
+		b->window_us = b->window_us * 2 > b->opt.coalesce_us ? b->opt.coalesce_us
+								     : b->window_us * 2;
+		b->window_new = 0;
+		arm_window(b);
+		if (b->window_us)
+			return;
+	}
+	b->window_open = false;
+	b->window_us /= 2;
+	if (b->window_us < BLK_COALESCE_MIN_US) {
+		/* one request at a time: serve the next kicks without a window */
+		b->window_us = BLK_COALESCE_MIN_US;
+		b->immediate_kicks = BLK_COALESCE_PROBE_KICKS;
+	}
+	if (running && virtq_enable_notify(vq))
+		blk_queue_notify(dev, vq);  /* raced with the driver: serve it */
 }
 
 /* ---- device ops ----------------------------------------------------------- */
@@ -596,6 +719,13 @@ static void blk_reset(struct virtio_device *dev)
 	}
 	b->resetting = false;
 	b->stalled = false;
+	if (b->timer_fd >= 0) {
+		struct itimerspec off = { 0 };
+		timerfd_settime(b->timer_fd, 0, &off, NULL);
+		b->window_open = false;
+		b->window_us = b->opt.coalesce_us;
+		b->immediate_kicks = 0;
+	}
 }
 
 static void blk_destroy(struct virtio_device *dev)
@@ -606,6 +736,8 @@ static void blk_destroy(struct virtio_device *dev)
 		io_uring_queue_exit(&b->ring);
 	if (b->ring_efd >= 0)
 		close(b->ring_efd);
+	if (b->timer_fd >= 0)
+		close(b->timer_fd);
 	if (b->fd >= 0)
 		close(b->fd);
 	if (b->fd_buffered >= 0)
@@ -685,7 +817,7 @@ struct virtio_device *virtio_blk_create(const struct blk_options *o, const struc
 		return NULL;
 	}
 	b->opt = *o;
-	b->fd = b->fd_buffered = b->ring_efd = -1;
+	b->fd = b->fd_buffered = b->ring_efd = b->timer_fd = -1;
 	dev = &b->dev;
 	snprintf(b->name, sizeof(b->name), "%s", name ? name : "blk");
 	dev->name = b->name;
@@ -715,6 +847,16 @@ struct virtio_device *virtio_blk_create(const struct blk_options *o, const struc
 		dev->fds[0] = (struct virtio_fd_handler){ .fd = b->ring_efd, .events = 0x001 /* EPOLLIN */,
 							  .handler = blk_completion };
 		dev->nr_fds = 1;
+	}
+	if (o->coalesce_us) {
+		b->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+		if (b->timer_fd < 0) {
+			fail(err, errlen, "cannot create the coalescing timer: %s", strerror(errno));
+			goto fail;
+		}
+		b->window_us = o->coalesce_us;
+		dev->fds[dev->nr_fds++] = (struct virtio_fd_handler){
+			.fd = b->timer_fd, .events = 0x001 /* EPOLLIN */, .handler = blk_window_end };
 	}
 	for (int i = 0; i < BLK_QUEUE_SIZE; i++) {
 		b->reqs[i].next_free = b->free_reqs;
@@ -746,10 +888,12 @@ struct virtio_device *virtio_blk_create(const struct blk_options *o, const struc
 		fail(err, errlen, "internal error: bad device parameters");
 		goto fail;
 	}
-	log_info(name, "%s: %llu sectors%s%s%s", o->null_backend ? "null backend" : o->path,
+	log_info(name, "%s: %llu sectors%s%s%s, interrupt coalescing %s%.0u%s",
+		 o->null_backend ? "null backend" : o->path,
 		 (unsigned long long)b->capacity, o->readonly ? ", read-only" : "",
 		 o->cache == BLK_CACHE_NONE ? ", cache=none" : "",
-		 (dev->host_features & VIRTIO_BIT(VIRTIO_BLK_F_DISCARD)) ? ", discard" : "");
+		 (dev->host_features & VIRTIO_BIT(VIRTIO_BLK_F_DISCARD)) ? ", discard" : "",
+		 o->coalesce_us ? "up to " : "off", o->coalesce_us, o->coalesce_us ? " us" : "");
 	return dev;
 fail:
 	blk_destroy(dev);

@@ -22,7 +22,15 @@
 
 enum blk_cache { BLK_CACHE_WRITEBACK, BLK_CACHE_NONE };
 
-/* Parsed --disk path[,ro][,serial=S][,cache=writeback|none][,discard=on|off] */
+/*
+ * Interrupt coalescing default (coalesce=USEC): the longest a completion
+ * waits for others to share its interrupt.  See "Interrupt coalescing" in
+ * blk.c and docs/virtio.md.
+ */
+#define BLK_COALESCE_DEFAULT_US 200
+#define BLK_COALESCE_MAX_US     100000
+
+/* Parsed --disk path[,ro][,serial=S][,cache=writeback|none][,discard=on|off][,coalesce=USEC] */
 struct blk_options {
 	char path[PATH_MAX];
 	bool null_backend;        /* path "null": no I/O, for benchmarks */
@@ -31,6 +39,7 @@ struct blk_options {
 	char serial[VIRTIO_BLK_ID_BYTES + 1];
 	enum blk_cache cache;
 	bool discard;
+	uint32_t coalesce_us;     /* 0: interrupt at once; else longest window (µs) */
 };
 
 /* Per-device counters (read by the monitor; updated by the I/O thread). */
@@ -40,6 +49,8 @@ struct virtio_blk_stats {
 	uint64_t errors;          /* requests completed with IOERR */
 	uint64_t unsupported;     /* requests completed with UNSUPP */
 	uint64_t in_flight;       /* requests submitted to the backend, not completed */
+	uint64_t windows;         /* coalescing windows opened */
+	uint64_t window_requests; /* requests taken while a window was open */
 };
 
 /*

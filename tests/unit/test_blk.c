@@ -97,6 +97,9 @@ TEST(parse_options)
 	CHECK(virtio_blk_parse("/x/disk.img", &o, err, sizeof(err)) == 0);
 	CHECK_STR(o.path, "/x/disk.img");
 	CHECK(!o.readonly && !o.discard && o.cache == BLK_CACHE_WRITEBACK && !o.null_backend);
+	CHECK_EQ(o.coalesce_us, BLK_COALESCE_DEFAULT_US);
+	CHECK(virtio_blk_parse("/x/disk.img,coalesce=0", &o, err, sizeof(err)) == 0);
+	CHECK_EQ(o.coalesce_us, 0);
 	CHECK(virtio_blk_parse("d.img,ro,serial=SN-42,cache=none,discard=on", &o, err, sizeof(err)) == 0);
 	CHECK(o.readonly && o.discard && o.cache == BLK_CACHE_NONE);
 	CHECK_STR(o.serial, "SN-42");
@@ -127,6 +130,9 @@ TEST(parse_errors)
 	CHECK(virtio_blk_parse("d.img,ro=1", &o, err, sizeof(err)) < 0);
 	CHECK(virtio_blk_parse("d.img,size=1G", &o, err, sizeof(err)) < 0);  /* only for null */
 	CHECK(virtio_blk_parse("null,size=lots", &o, err, sizeof(err)) < 0);
+	CHECK(virtio_blk_parse("d.img,coalesce=fast", &o, err, sizeof(err)) < 0);
+	CHECK(virtio_blk_parse("d.img,coalesce=100001", &o, err, sizeof(err)) < 0);
+	CHECK(virtio_blk_parse("d.img,coalesce=", &o, err, sizeof(err)) < 0);
 }
 
 TEST(missing_image_error)
@@ -646,6 +652,95 @@ TEST(reset_under_load_with_iothread)
 	vdrv_destroy(&d);
 }
 
+/* Poll the device for about ms milliseconds (its timers fire meanwhile). */
+/* Interrupt signals since the last call; acknowledges them as a driver would. */
+static uint64_t take_irqs(void)
+{
+	uint64_t n = vdrv_irq_count(&d);
+
+	if (n)
+		vdrv_ack_irq(&d);
+	return n;
+}
+
+static void poll_for(int ms)
+{
+	for (int i = 0; i < ms; i++)
+		vdrv_poll_timeout(&d, 1);
+	vdrv_poll(&d);
+}
+
+/*
+ * Interrupt coalescing: a kick opens a window; requests the driver adds
+ * meanwhile are taken without kicks (avail_event stays put) and all of them
+ * share one interrupt when the window ends.  A quiet window closes and kicks
+ * come back; a driver that sends one request at a time ends up served at
+ * once.  coalesce=0 interrupts for every kick.
+ */
+TEST(interrupt_coalescing)
+{
+	struct vblk_req r[8] = { 0 };
+	uint64_t buf;
+	uint32_t id, len;
+	uint16_t *avail_event;
+
+	CHECK(setup(",coalesce=40000", ~0ULL) == 0);  /* 40 ms: longer than any test step */
+	buf = vdrv_alloc(&d, 8 * 4096, 4096);
+	avail_event = virtq_avail_event(d.q[0].used, d.q[0].size);
+	take_irqs();
+	CHECK(vblk_queue(&d, &r[0], VBLK_T_IN, 0, buf, 4096, false) >= 0);
+	vdrv_kick(&d, 0);
+	vdrv_poll(&d);
+	CHECK_EQ(vblk_status(&d, &r[0]), VBLK_S_OK);  /* completed at once ... */
+	CHECK_EQ(take_irqs(), 0);               /* ... interrupt held */
+	uint16_t ev = __atomic_load_n(avail_event, __ATOMIC_ACQUIRE);
+	for (int i = 1; i < 8; i++)
+		CHECK(vblk_queue(&d, &r[i], VBLK_T_IN, (uint64_t)i * 8, buf + (uint64_t)i * 4096,
+				 4096, false) >= 0);
+	/* a driver would not kick now: avail_event did not move past the first */
+	CHECK_EQ(__atomic_load_n(avail_event, __ATOMIC_ACQUIRE), ev);
+	poll_for(60);
+	for (int i = 1; i < 8; i++)
+		CHECK_EQ(vblk_status(&d, &r[i]), VBLK_S_OK);
+	CHECK_EQ(take_irqs(), 1);               /* one interrupt for eight */
+	for (int i = 0; i < 8; i++)
+		CHECK(vdrv_get_used(&d, 0, &id, &len));
+	CHECK(virtio_blk_stats(dev)->windows >= 1);
+	CHECK_EQ(virtio_blk_stats(dev)->window_requests, 8);
+	/* the next window sees nothing new: it closes and kicks are wanted again */
+	poll_for(100);
+	CHECK_EQ(__atomic_load_n(avail_event, __ATOMIC_ACQUIRE), d.q[0].avail_idx);
+
+	/* one request at a time: windows shrink until requests are served at once */
+	int immediate = 0;
+	for (int round = 0; round < 20 && !immediate; round++) {
+		take_irqs();
+		CHECK(vblk_queue(&d, &r[0], VBLK_T_IN, 0, buf, 4096, false) >= 0);
+		vdrv_kick(&d, 0);
+		vdrv_poll(&d);
+		if (take_irqs() == 1) {
+			immediate = 1;
+		} else {
+			poll_for(60);
+			CHECK_EQ(take_irqs(), 1);
+		}
+		CHECK(vdrv_get_used(&d, 0, &id, &len));
+	}
+	CHECK(immediate);
+	vdrv_destroy(&d);
+
+	/* coalesce=0: every kick gets its interrupt at once */
+	CHECK(setup(",coalesce=0", ~0ULL) == 0);
+	buf = vdrv_alloc(&d, 4096, 4096);
+	take_irqs();
+	CHECK(vblk_queue(&d, &r[0], VBLK_T_IN, 0, buf, 4096, false) >= 0);
+	vdrv_kick(&d, 0);
+	vdrv_poll(&d);
+	CHECK_EQ(take_irqs(), 1);
+	CHECK_EQ(virtio_blk_stats(dev)->windows, 0);
+	vdrv_destroy(&d);
+}
+
 int main(void)
 {
 	log_set_level(LOG_ERROR);
@@ -674,6 +769,7 @@ int main(void)
 	RUN(queue_taken_away_with_io_in_flight);
 	RUN(more_requests_than_slots);
 	RUN(reset_under_load_with_iothread);
+	RUN(interrupt_coalescing);
 	unlink(img);
 	return test_exit();
 }
