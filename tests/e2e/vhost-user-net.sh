@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# End-to-end checks of vhost-user-net (issue 5), in one test host run:
+#   - QEMU 7.2 as the front-end (microvm, guest RAM in a shared memfd,
+#     -netdev vhost-user + virtio-net-device) and `capvm backend net` as the
+#     back-end, on a tap that lives in a network namespace (capvmtest-vun)
+#     this test creates; the namespace side of the tap is the peer
+#     10.77.0.1/24 and nothing leaves the namespace.  The guest's net test
+#     (guest/tests/net.sh) pings the peer and moves 8 MiB each way over TCP
+#     with busybox nc; the md5sums must match.
+#   - the back-end survives the front-end's exit and serves a second QEMU
+#     (reconnect: rings, memory table and tap offloads set up again).
+#   - the back-end closes the connection of a hostile front-end (a vring
+#     index that does not exist) and stays up.
+# The capvm VMM as a front-end (capvm run --net vhost-user=SOCK) is not
+# built yet: see docs/device-domains.md.
+. "$(dirname "$0")/lib.sh"
+e2e_enter_kvm --timeout 600 -- "$0" "$@"
+
+NS=capvmtest-vun
+TAP=capvmvun0
+T=$E2E_TMP
+OUT=$CAPVM_OUT
+VM_TIMEOUT=${CAPVM_E2E_VM_TIMEOUT:-240}
+
+if [ ! -x "$CAPVM" ]; then
+	e2e_fail capvm-binary "$CAPVM does not exist (make all)"
+	exit 1
+fi
+for tool in qemu-system-x86_64 ip busybox md5sum; do
+	if ! command -v "$tool" > /dev/null; then
+		e2e_skip setup "$tool is not installed"
+		exit 0
+	fi
+done
+
+tail_of() { tail -n 4 "$1" 2>/dev/null | tr '\n' '|' | cut -c1-400; }
+cleanup_net() { ip netns del "$NS" 2>/dev/null; }
+trap 'e2e_cleanup; cleanup_net' EXIT
+
+# The namespace and its tap (created inside it, so only it sees the address).
+cleanup_net
+if ! ip netns add "$NS" ||
+   ! ip netns exec "$NS" ip tuntap add dev "$TAP" mode tap ||
+   ! ip netns exec "$NS" ip addr add 10.77.0.1/24 dev "$TAP" ||
+   ! ip netns exec "$NS" ip link set "$TAP" up ||
+   ! ip netns exec "$NS" ip link set lo up; then
+	e2e_fail setup "cannot create namespace $NS with tap $TAP"
+	exit 1
+fi
+e2e_pass setup
+
+# The back-end opens the tap inside the namespace.
+ip netns exec "$NS" "$CAPVM" backend net --socket "$T/vn.sock" --tap "$TAP,mac=52:54:00:77:00:09" \
+	> "$T/backend.log" 2>&1 < /dev/null &
+backend=$!
+E2E_PIDS+=("$backend")
+if ! e2e_wait_for "$T/backend.log" "listening on" 20; then
+	e2e_fail backend-starts "$(tail_of "$T/backend.log")"
+	exit 1
+fi
+e2e_pass backend-starts
+
+head -c 8388608 /dev/urandom > "$T/send.bin"
+send_md5=$(md5sum < "$T/send.bin" | cut -d' ' -f1)
+
+# run_guest TAG MAC: one QEMU front-end run of the guest's net test, with a
+# fresh peer (receiver on :5000, sender on :5001) in the namespace.
+run_guest() {
+	local tag=$1 mac=$2 con=$T/qemu-$1.con rc
+	rm -f "$T/recv.bin"
+	# (-e: the program owns the connection, so neither side sees an early
+	# EOF from the other's idle stdin; busybox nc exits on the first EOF.)
+	ip netns exec "$NS" timeout 300 busybox nc -l -p 5000 -e sh -c "cat > '$T/recv.bin'" \
+		< /dev/null > /dev/null 2> "$T/nc-recv.err" &
+	local r1=$!
+	ip netns exec "$NS" timeout 300 busybox nc -l -p 5001 -e cat "$T/send.bin" \
+		< /dev/null > /dev/null 2> "$T/nc-send.err" &
+	local r2=$!
+	E2E_PIDS+=("$r1" "$r2")
+	e2e_run "$con" "$VM_TIMEOUT" qemu-system-x86_64 -enable-kvm -cpu host \
+		-M microvm,rtc=on,memory-backend=mem0 -m 256M \
+		-object memory-backend-memfd,id=mem0,size=256M,share=on \
+		-chardev socket,id=vn0,path="$T/vn.sock" -netdev vhost-user,id=n0,chardev=vn0 \
+		-device virtio-net-device,netdev=n0,mac="$mac" \
+		-smp 1 -nodefaults -no-user-config -nographic -no-reboot -serial stdio \
+		-kernel "$CAPVM_VMLINUX" -initrd "$CAPVM_INITRD" -append "$(e2e_guest_cmdline net)"
+	rc=$?
+	kill "$r1" "$r2" 2>/dev/null
+	wait "$r1" "$r2" 2>/dev/null
+	e2e_forget_pid "$r1"; e2e_forget_pid "$r2"
+	cp "$con" "$OUT/vhost-user-net-qemu-$tag.console.log" 2>/dev/null
+	grep -a '^CAPVM-NET' "$con" | sed "s/^/    guest-$tag| /"
+
+	E2E_WHY="qemu status $rc: $(tail_of "$con") backend: $(tail_of "$T/backend.log")"
+	e2e_check "$tag-guest-eth0" grep -aq "^CAPVM-NET mac $mac" "$con"
+	E2E_WHY="$(grep -a 'CAPVM-NET ping' "$con") backend: $(tail_of "$T/backend.log")"
+	e2e_check "$tag-ping-peer" grep -aq '^CAPVM-NET ping-ok' "$con"
+	local got sent recv
+	got=$(md5sum < "$T/recv.bin" 2>/dev/null | cut -d' ' -f1)
+	sent=$(sed -n 's/^CAPVM-NET sent-md5 \([0-9a-f]*\).*/\1/p' "$con")
+	E2E_WHY="guest sent ${sent:-nothing}, peer got $got ($(wc -c < "$T/recv.bin" 2>/dev/null) bytes)"
+	e2e_check "$tag-tcp-guest-to-peer-8MiB" [ "${sent:-none}" = "$got" ]
+	recv=$(sed -n 's/^CAPVM-NET recv-md5 \([0-9a-f]*\).*/\1/p' "$con")
+	E2E_WHY="peer sent $send_md5, guest got ${recv:-nothing} ($(grep -a 'recv-md5' "$con"))"
+	e2e_check "$tag-tcp-peer-to-guest-8MiB" [ "$recv" = "$send_md5" ]
+	# transfer times (guest uptime stamps), for the report
+	sed -n 's/^CAPVM-NET send-done start=\([0-9.]*\) end=\([0-9.]*\).*/\1 \2/p' "$con" |
+		awk -v t="$tag" '{ if ($2 > $1) printf "info: %s guest->peer 8 MiB in %.2f s (%.1f MiB/s)\n", t, $2-$1, 8/($2-$1) }'
+	sed -n 's/^CAPVM-NET recv-md5 .* start=\([0-9.]*\) end=\([0-9.]*\).*/\1 \2/p' "$con" |
+		awk -v t="$tag" '{ if ($2 > $1) printf "info: %s peer->guest 8 MiB in %.2f s (%.1f MiB/s)\n", t, $2-$1, 8/($2-$1) }'
+}
+
+# ------------------------------------------- QEMU front-end, capvm back-end
+run_guest qemu 52:54:00:77:00:02
+kill -0 "$backend" 2>/dev/null && e2e_pass backend-survives-frontend-exit ||
+	e2e_fail backend-survives-frontend-exit "$(tail_of "$T/backend.log")"
+
+# ------------------------------------------- a second front-end (reconnect)
+run_guest qemu2 52:54:00:77:00:03
+
+# ------------------------------------------------- hostile front-end
+# SET_VRING_NUM for ring 7 (net has rings 0 and 1): the connection is closed.
+if command -v python3 > /dev/null; then
+	out=$(python3 - "$T/vn.sock" <<'PY' 2>&1
+import socket, struct, sys
+def conn():
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(10)
+    s.connect(sys.argv[1])
+    return s
+s = conn(); s.sendall(struct.pack("<IIIII", 8, 1, 8, 7, 256)); print("ring:", "closed" if s.recv(64) == b"" else "answered")
+s = conn(); s.sendall(struct.pack("<III", 1, 1, 0)); r = s.recv(64)
+print("features:", len(r), hex(struct.unpack("<Q", r[12:20])[0]) if len(r) == 20 else "")
+PY
+)
+	echo "$out" | sed 's/^/    hostile| /'
+	E2E_WHY="$out | backend: $(tail_of "$T/backend.log")"
+	e2e_check backend-closes-bad-ring grep -q "ring: closed" <<< "$out"
+	e2e_check backend-serves-after-hostile grep -q "features: 20" <<< "$out"
+else
+	e2e_skip backend-hostile-frontend "python3 not available in the test host"
+fi
+kill "$backend" 2>/dev/null
+wait "$backend" 2>/dev/null
+e2e_forget_pid "$backend"
+cp "$T/backend.log" "$OUT/vhost-user-net-backend.log" 2>/dev/null
+grep -a "rx .* packets" "$T/backend.log" | sed 's/^/info: backend /'
+[ $E2E_FAILS -eq 0 ]
