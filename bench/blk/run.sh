@@ -58,7 +58,8 @@ if [ -z "${CAPVM_IN_TESTHOST:-}" ]; then
 fi
 : "${CAPVM_OUT:=$E2E_SRC/build/bench}"
 export CAPVM_OUT
-runs=$((iters * 2 + trace * 2))
+nvmms=$(wc -w <<< "${BENCH_BLK_VMMS:-capvm qemu}")
+runs=$((iters * nvmms + trace * 2))
 e2e_enter_kvm --mem 3072 --timeout $((300 + runs * (180 + 3 * runtime))) -- "$0" "$@"
 
 MEM_MIB=512
@@ -155,16 +156,54 @@ boot() {
 	rm -f "$fifo"
 }
 
+# The VMM variants (BENCH_BLK_VMMS, default "capvm qemu"):
+#   capvm           virtio-blk in the VMM, default options (interrupt coalescing on)
+#   capvm-nocoal    the same with coalesce=0 (an interrupt for every kick)
+#   capvm-shared    the VMM as vhost-user front-end, `capvm backend blk` in
+#                   another process mapping all guest RAM (--mem-shared)
+#   capvm-isolated  the same, the back-end seeing only a bounce window
+#   qemu            QEMU 7.2 microvm, virtio-blk-device, aio=io_uring
+VMMS=(${BENCH_BLK_VMMS:-capvm qemu})
+for v in "${VMMS[@]}"; do
+	case $v in capvm|capvm-nocoal|capvm-shared|capvm-isolated|qemu) ;;
+	*) echo "$0: unknown VMM variant '$v' in BENCH_BLK_VMMS" >&2; exit 2 ;;
+	esac
+done
+
+# back_end_start: `capvm backend blk` on the image, waits for its socket.
+back_end_start() {
+	local sock=$T/backend.sock i
+	rm -f "$sock"
+	"$CAPVM" backend blk --socket "$sock" --image "$loopdev,cache=none" > "$T/backend.log" 2>&1 &
+	BACKEND_PID=$!
+	E2E_PIDS+=("$BACKEND_PID")
+	for i in $(seq 100); do [ -S "$sock" ] && return 0; sleep 0.1; done
+	echo "# capvm backend blk did not create $sock: $(tail -n 3 "$T/backend.log" | tr '\n' '|')" >&2
+	return 1
+}
+back_end_stop() {
+	kill -TERM "$BACKEND_PID" 2>/dev/null
+	wait "$BACKEND_PID" 2>/dev/null
+	BACKEND_PID=
+}
+
 start_vmm() {  # start_vmm VMM CONSOLE
-	if [ "$1" = capvm ]; then
-		boot "$2" "$CAPVM" run --kernel "$CAPVM_VMLINUX" --initrd "$CAPVM_BLK_INITRD" \
-			--cmdline "$CMDLINE" --mem "${MEM_MIB}M" --cpus 1 --disk "$loopdev,cache=none"
-	else
+	local -a run=("$CAPVM" run --kernel "$CAPVM_VMLINUX" --initrd "$CAPVM_BLK_INITRD"
+		--cmdline "$CMDLINE" --mem "${MEM_MIB}M" --cpus 1)
+	case $1 in
+	capvm) boot "$2" "${run[@]}" --disk "$loopdev,cache=none" ;;
+	capvm-nocoal) boot "$2" "${run[@]}" --disk "$loopdev,cache=none,coalesce=0" ;;
+	capvm-shared|capvm-isolated)
+		back_end_start || { RC=1; return; }
+		boot "$2" "${run[@]}" --mem-shared \
+			--disk "vhost-user=$T/backend.sock,mem=${1#capvm-}"
+		back_end_stop ;;
+	qemu)
 		CAPVM_INITRD=$CAPVM_BLK_INITRD qemu_microvm_cmd 1 "$MEM_MIB" "$CAPVM_VMLINUX" "$CMDLINE" \
 			-drive "id=d0,file=$loopdev,format=raw,if=none,cache=none,aio=io_uring" \
 			-device virtio-blk-device,drive=d0
-		boot "$2" "${QEMU_CMD[@]}"
-	fi
+		boot "$2" "${QEMU_CMD[@]}" ;;
+	esac
 }
 
 # mark_counters NAME: the counters read at mark NAME of the current boot.
@@ -265,35 +304,43 @@ trace_report() {
 	echo "# capvm blk benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), $iters boots each, fio ${runtime} s per job"
 	echo "# kernel $(basename "$CAPVM_VMLINUX") (PVH), ${MEM_MIB} MiB, 1 vCPU, image ${IMG_MIB} MiB (tmpfs file via $loopdev)," \
 		"$(uname -r) host KVM $( [ -n "${CAPVM_IN_TESTHOST:-}" ] && echo "(test host: nested kvm_amd under QEMU TCG, $(nproc) vCPU)")"
-	echo "# capvm: $("$CAPVM" version 2>/dev/null | head -n 1), --disk $loopdev,cache=none"
+	echo "# capvm: $("$CAPVM" version 2>/dev/null | head -n 1), --disk $loopdev,cache=none; variants: ${VMMS[*]}"
 	echo "# qemu: $(qemu-system-x86_64 --version | head -n 1), -drive cache=none,aio=io_uring -device virtio-blk-device"
 	echo "# guest: fio --direct=1 --iodepth=32 --time_based --runtime=$runtime; randread --bs=4k, seqread --bs=128k"
 } | tee "$report"
 cat "$CAPVM" "$CAPVM_VMLINUX" "$CAPVM_BLK_INITRD" "$(command -v qemu-system-x86_64)" > /dev/null
 for i in $(seq "$iters"); do
-	one capvm "$i"
-	one qemu "$i"
+	for vmm in "${VMMS[@]}"; do
+		one "$vmm" "$i"
+	done
 done | tee -a "$report"
 
 {
 	echo
-	printf '%-8s %-8s %8s %9s %7s %5s %10s %8s %8s %8s %8s %8s\n' VMM job IOPS KiB/s clat_us cpu% exits/kio mmio/kio io/kio halt/kio irq/kio inj/kio
+	printf '%-14s %-8s %8s %9s %7s %5s %10s %8s %8s %8s %8s %8s\n' VMM job IOPS KiB/s clat_us cpu% exits/kio mmio/kio io/kio halt/kio irq/kio inj/kio
 	for job in "${JOBS[@]}"; do
-		for vmm in capvm qemu; do
-			printf '%-8s %-8s %8s %9s %7s %5s %10s %8s %8s %8s %8s %8s\n' "$vmm" "$job" \
+		for vmm in "${VMMS[@]}"; do
+			printf '%-14s %-8s %8s %9s %7s %5s %10s %8s %8s %8s %8s %8s\n' "$vmm" "$job" \
 				"$(median iops $vmm $job)" "$(median bw_kib $vmm $job)" "$(median clat_us $vmm $job)" \
 				"$(median guest_cpu $vmm $job)" "$(median exits_per_kio $vmm $job)" \
 				"$(median mmio_exits_per_kio $vmm $job)" "$(median io_exits_per_kio $vmm $job)" \
 				"$(median halt_exits_per_kio $vmm $job)" "$(median irq_exits_per_kio $vmm $job)" \
 				"$(median irq_injections_per_kio $vmm $job)"
 		done
-		echo "$job ratio capvm/qemu: IOPS $(ratio "$(median iops capvm $job)" "$(median iops qemu $job)")," \
-			"exits per I/O $(ratio "$(median exits_per_kio capvm $job)" "$(median exits_per_kio qemu $job)")"
+		for vmm in "${VMMS[@]}"; do
+			[ "$vmm" = qemu ] && continue
+			[[ " ${VMMS[*]} " == *" qemu "* ]] &&
+				echo "$job ratio $vmm/qemu: IOPS $(ratio "$(median iops $vmm $job)" "$(median iops qemu $job)")," \
+					"exits per I/O $(ratio "$(median exits_per_kio $vmm $job)" "$(median exits_per_kio qemu $job)")"
+			[ "$vmm" != capvm ] && [[ " ${VMMS[*]} " == *" capvm "* ]] &&
+				echo "$job ratio $vmm/capvm: IOPS $(ratio "$(median iops $vmm $job)" "$(median iops capvm $job)")"
+		done
 	done
-	echo "exits/s (median): idle guest capvm $(median exits_per_s capvm idle), qemu $(median exits_per_s qemu idle);" \
-		"randread capvm $(median exits_per_s capvm randread), qemu $(median exits_per_s qemu randread);" \
-		"seqread capvm $(median exits_per_s capvm seqread), qemu $(median exits_per_s qemu seqread)" \
-		"(each job window also holds ~1 s of idle guest)"
+	for vmm in "${VMMS[@]}"; do
+		echo "exits/s (median) $vmm: idle guest $(median exits_per_s $vmm idle)," \
+			"randread $(median exits_per_s $vmm randread), seqread $(median exits_per_s $vmm seqread)"
+	done
+	echo "(each job window also holds ~1 s of idle guest)"
 	echo "(medians over $iters boots; /kio = KVM exits per 1,000 fio I/Os in the job's window, from debugfs kvm/*)"
 } | tee -a "$report"
 

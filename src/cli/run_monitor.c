@@ -147,8 +147,9 @@ static int rm_query_counters(void *opaque, struct monitor_counter *c, size_t max
 		DEV_COUNTER(needs_reset);
 		DEV_COUNTER(resets);
 #undef DEV_COUNTER
-		if (d->device_id == VIRTIO_ID_BLOCK) {
-			const struct virtio_blk_stats *bs = virtio_blk_stats(d);
+		const struct virtio_blk_stats *bs =
+			d->device_id == VIRTIO_ID_BLOCK ? virtio_blk_stats(d) : NULL;
+		if (bs) {
 #define BLK_COUNTER(field) do { \
 			snprintf(name, sizeof(name), "%s.%s", dn, #field); \
 			n = add_counter(c, max, n, name, bs->field); } while (0)
@@ -159,6 +160,8 @@ static int rm_query_counters(void *opaque, struct monitor_counter *c, size_t max
 			BLK_COUNTER(bytes_read);
 			BLK_COUNTER(bytes_written);
 			BLK_COUNTER(errors);
+			BLK_COUNTER(windows);
+			BLK_COUNTER(window_requests);
 #undef BLK_COUNTER
 		}
 		if (d->device_id == VIRTIO_ID_NET) {

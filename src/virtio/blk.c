@@ -754,6 +754,9 @@ static const struct virtio_device_ops blk_ops = {
 
 const struct virtio_blk_stats *virtio_blk_stats(const struct virtio_device *dev)
 {
+	/* a block device served elsewhere (vhost-user proxy) has no model here */
+	if (dev->ops != &blk_ops)
+		return NULL;
 	return &((const struct blk *)dev)->stats;
 }
 

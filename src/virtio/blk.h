@@ -67,7 +67,7 @@ int virtio_blk_parse(const char *spec, struct blk_options *o, char *err, size_t 
 struct virtio_device *virtio_blk_create(const struct blk_options *o, const struct guest_mem *mem,
 					const char *name, char *err, size_t errlen);
 
-/* The device's counters (dev must come from virtio_blk_create). */
+/* The device's counters; NULL if dev did not come from virtio_blk_create. */
 const struct virtio_blk_stats *virtio_blk_stats(const struct virtio_device *dev);
 
 #endif
