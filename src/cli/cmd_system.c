@@ -24,26 +24,32 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: capvm system check [--quiet] FILE...\n"
 		"       capvm system up [--dry-run] [--control PATH] [--log PATH]\n"
-		"                       [--stop-timeout SECONDS] FILE...\n"
+		"                       [--stop-timeout SECONDS] [--runtime-dir DIR] FILE...\n"
 		"       capvm system status [--json] [--control PATH] [NAME]\n"
 		"       capvm system down [--control PATH] [NAME]\n"
 		"       capvm system install [--unit-dir DIR] FILE...  (systemd unit; --help)\n"
 		"\n"
-		"A system description declares VMs and dataports (see docs/system-description.md).\n"
+		"A system description declares VMs, device domains (back-end processes) and\n"
+		"dataports (see docs/system-description.md).\n"
 		"Several FILEs are merged in order; a later setting overrides an earlier one.\n"
 		"\n"
 		"  check          validate and print what each VM will get; exit 2 if invalid\n"
-		"  up             validate, then start every VM (one `capvm run` each) and\n"
-		"                 supervise them in the foreground (docs/supervisor.md)\n"
-		"  status         list each VM: state, PID, uptime, restarts\n"
-		"  down           stop every VM (SIGTERM, then SIGKILL after the timeout)\n"
+		"  up             validate, then start every device domain (`capvm backend`)\n"
+		"                 and VM (`capvm run`) and supervise them in the foreground\n"
+		"                 (docs/supervisor.md)\n"
+		"  status         list each VM and device domain: state, PID, uptime, restarts\n"
+		"  down           stop every VM, then the device domains (SIGTERM, then\n"
+		"                 SIGKILL after the timeout)\n"
 		"\n"
 		"  --control PATH   control socket (default " SUP_CONTROL_DIR "/NAME.sock, or\n"
 		"                   $XDG_RUNTIME_DIR/capvm/NAME.sock when not root; NAME is\n"
 		"                   the first file's name without extension)\n"
 		"  --log PATH       also write the supervisor's log to PATH (SIGHUP reopens)\n"
 		"  --stop-timeout S seconds `down` waits before SIGKILL (default %d)\n"
-		"  --dry-run        print the command line of each VM instead of starting it\n"
+		"  --runtime-dir D  where device domains' sockets go (default: the control\n"
+		"                   socket's directory / NAME)\n"
+		"  --dry-run        print the command line of each device domain and VM, in\n"
+		"                   start order, instead of starting them\n"
 		"  --json           status as JSON\n"
 		"  --quiet          check: print only problems\n",
 		SUP_DEFAULT_STOP_TIMEOUT_MS / 1000);
@@ -66,7 +72,8 @@ static int load(char **files, int n, struct sd_system *sys)
 	return r < 0 ? 2 : 0;
 }
 
-enum { OPT_CONTROL = 1, OPT_LOG, OPT_STOP_TIMEOUT, OPT_DRY_RUN, OPT_JSON, OPT_QUIET };
+enum { OPT_CONTROL = 1, OPT_LOG, OPT_STOP_TIMEOUT, OPT_DRY_RUN, OPT_JSON, OPT_QUIET,
+       OPT_RUNTIME_DIR };
 
 static const struct option long_opts[] = {
 	{ "help", no_argument, NULL, 'h' },
@@ -76,6 +83,7 @@ static const struct option long_opts[] = {
 	{ "dry-run", no_argument, NULL, OPT_DRY_RUN },
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "quiet", no_argument, NULL, OPT_QUIET },
+	{ "runtime-dir", required_argument, NULL, OPT_RUNTIME_DIR },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -113,7 +121,7 @@ static char *find_control(const char *control, const char *name)
 
 int cmd_system(int argc, char **argv)
 {
-	const char *sub, *control = NULL;
+	const char *sub, *control = NULL, *runtime_dir = NULL;
 	struct sup_options opt = { .stop_timeout_ms = SUP_DEFAULT_STOP_TIMEOUT_MS };
 	bool dry_run = false, json = false, quiet = false;
 	uint64_t secs;
@@ -146,6 +154,7 @@ int cmd_system(int argc, char **argv)
 		case OPT_DRY_RUN: dry_run = true; break;
 		case OPT_JSON: json = true; break;
 		case OPT_QUIET: quiet = true; break;
+		case OPT_RUNTIME_DIR: runtime_dir = optarg; break;
 		default:
 			usage(stderr);
 			return 2;
@@ -165,16 +174,24 @@ int cmd_system(int argc, char **argv)
 			sd_system_free(&sys);
 			return r;
 		}
+		if (runtime_dir && !(sys.runtime_dir = strdup(runtime_dir)))
+			abort();
 		if (!strcmp(sub, "check")) {
 			if (!quiet)
 				sd_system_print(&sys, stdout);
 		} else if (dry_run) {
-			for (size_t i = 0; i < sys.n_vms; i++) {
-				char **a = sup_build_argv(&sys, i, NULL, opt.log_path);
-				for (char **p = a; *p; p++)
-					printf("%s%s", p == a ? "" : " ", *p);
-				printf("\n");
-				sup_free_argv(a);
+			/* start order: device domains, then VMs */
+			for (int pass = 0; pass < 2; pass++) {
+				for (size_t i = 0; i < sys.n_vms; i++) {
+					char **a;
+					if ((sys.vms[i].kind == SD_KIND_DEVICE_DOMAIN) != (pass == 0))
+						continue;
+					a = sup_build_argv(&sys, i, NULL, opt.log_path);
+					for (char **p = a; *p; p++)
+						printf("%s%s", p == a ? "" : " ", *p);
+					printf("\n");
+					sup_free_argv(a);
+				}
 			}
 		} else {
 			opt.control_path = control;

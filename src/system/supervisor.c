@@ -42,11 +42,16 @@
 #define MAX_CLIENTS 8
 #define REQUEST_MAX 64
 
-enum vm_state { ST_RUNNING, ST_RESTARTING, ST_STOPPING, ST_STOPPED, ST_EXITED, ST_FAILED };
+/* ST_STARTING: a device domain whose socket does not accept yet;
+ * ST_WAITING: a VM waiting for its device domains to be ready */
+enum vm_state { ST_RUNNING, ST_RESTARTING, ST_STOPPING, ST_STOPPED, ST_EXITED, ST_FAILED,
+		ST_STARTING, ST_WAITING };
 
 static const char *const state_names[] = {
-	"running", "restarting", "stopping", "stopped", "exited", "failed",
+	"running", "restarting", "stopping", "stopped", "exited", "failed", "starting", "waiting",
 };
+
+#define DD_PROBE_INTERVAL_NS (50ULL * 1000000)
 
 struct vm_proc {
 	const struct sd_vm *vm;
@@ -61,6 +66,10 @@ struct vm_proc {
 	bool last_ok;
 	bool term_sent;          /* stopping: SIGTERM already sent */
 	char cgroup[CG_PATH_MAX + 128];
+	/* device domains: the back-end's socket and its readiness */
+	char *socket;
+	uint64_t ready_deadline_ns, next_probe_ns;
+	bool not_ready_killed;   /* killed because its socket never accepted */
 };
 
 struct sup {
@@ -76,6 +85,8 @@ struct sup {
 	uint64_t stop_term_ns;     /* SIGTERM to VMs that have not powered off */
 	uint64_t stop_deadline_ns; /* SIGKILL */
 	bool killed_all;
+	bool dd_term_sent;         /* stopping: the device domains got SIGTERM */
+	bool ended_by_itself;      /* stopping because no VM was left */
 	int down_clients[MAX_CLIENTS];
 	int n_down_clients;
 };
@@ -124,12 +135,85 @@ static void arg_add(struct argv_buf *a, const char *fmt, ...)
 	a->v[a->n] = NULL;
 }
 
+char *sup_runtime_dir(const struct sd_system *sys)
+{
+	char *s;
+
+	if (sys->runtime_dir)
+		s = strdup(sys->runtime_dir);
+	else if (asprintf(&s, "%s/%s", sup_control_dir(), sys->name) < 0)
+		s = NULL;
+	if (!s)
+		abort();
+	return s;
+}
+
+char *sup_dd_socket(const struct sd_system *sys, size_t i)
+{
+	char *dir = sup_runtime_dir(sys), *s;
+
+	if (asprintf(&s, "%s/%s.sock", dir, sys->vms[i].name) < 0)
+		abort();
+	free(dir);
+	return s;
+}
+
+/* "64M" for whole MiB, else "NK" (bounce windows are 4 KiB multiples). */
+static void size_text(uint64_t bytes, char *buf, size_t len)
+{
+	if (bytes % (1ULL << 20) == 0)
+		snprintf(buf, len, "%" PRIu64 "M", bytes >> 20);
+	else
+		snprintf(buf, len, "%" PRIu64 "K", bytes >> 10);
+}
+
+/* The back-end process of device domain i: `capvm backend blk|net ...`. */
+static char **backend_argv(const struct sd_system *sys, size_t i)
+{
+	const struct sd_vm *dd = &sys->vms[i];
+	struct argv_buf a = { 0 };
+	char *sock = sup_dd_socket(sys, i);
+
+	arg_add(&a, "capvm");
+	arg_add(&a, "backend");
+	arg_add(&a, "%s", sd_dd_kind_name(dd->dd_kind));
+	arg_add(&a, "--socket"); arg_add(&a, "%s", sock);
+	if (dd->dd_kind == SD_DD_BLK) {
+		arg_add(&a, "--image"); arg_add(&a, "%s", dd->dd_image ? dd->dd_image : "");
+	} else {
+		arg_add(&a, "--tap"); arg_add(&a, "%s", dd->dd_tap ? dd->dd_tap : "");
+	}
+	free(sock);
+	return a.v;
+}
+
+/* The option string of a VM's device served by device domain dev->dd. */
+static void add_vhost_user_device(struct argv_buf *a, const struct sd_system *sys,
+				  const struct sd_device *dev)
+{
+	const struct sd_vm *dd = &sys->vms[dev->dd];
+	char *sock = sup_dd_socket(sys, (size_t)dev->dd), bounce[32], irq[16] = "";
+
+	if (!dev->irq_auto)
+		snprintf(irq, sizeof(irq), ",irq=%d", dev->irq);
+	if (dd->dd_shared) {
+		arg_add(a, "vhost-user=%s,mem=shared%s", sock, irq);
+	} else {
+		size_text(dd->bounce, bounce, sizeof(bounce));
+		arg_add(a, "vhost-user=%s,mem=isolated,bounce=%s%s", sock, bounce, irq);
+	}
+	free(sock);
+}
+
 char **sup_build_argv(const struct sd_system *sys, size_t i, const int *dp_fds,
 		      const char *default_log)
 {
 	const struct sd_vm *vm = &sys->vms[i];
 	struct argv_buf a = { 0 };
+	bool mem_shared = false;
 
+	if (vm->kind == SD_KIND_DEVICE_DOMAIN)
+		return backend_argv(sys, i);
 	arg_add(&a, "capvm");
 	arg_add(&a, "run");
 	arg_add(&a, "--name"); arg_add(&a, "%s", vm->name);
@@ -142,6 +226,12 @@ char **sup_build_argv(const struct sd_system *sys, size_t i, const int *dp_fds,
 	arg_add(&a, "--cpus"); arg_add(&a, "%d", vm->cpus);
 	if (vm->large_pages)
 		arg_add(&a, "--hugepages");
+	/* a back-end in shared mode maps guest RAM: it must be a memfd */
+	for (int d = 0; d < vm->n_devs; d++)
+		if (vm->devs[d].dd >= 0 && sys->vms[vm->devs[d].dd].dd_shared)
+			mem_shared = true;
+	if (mem_shared)
+		arg_add(&a, "--mem-shared");
 	arg_add(&a, "--console"); arg_add(&a, "%s", vm->console);
 	if (vm->console_log) {
 		arg_add(&a, "--console-log"); arg_add(&a, "%s", vm->console_log);
@@ -176,7 +266,9 @@ char **sup_build_argv(const struct sd_system *sys, size_t i, const int *dp_fds,
 		}
 		/* capvm run gives lines in attach order (what the description's
 		 * assignment mirrors); a line named in the description is passed on */
-		if (dev->irq_auto)
+		if (dev->dd >= 0)
+			add_vhost_user_device(&a, sys, dev);
+		else if (dev->irq_auto)
 			arg_add(&a, "%s", dev->spec);
 		else
 			arg_add(&a, "%s,irq=%d", dev->spec, dev->irq);
@@ -184,6 +276,8 @@ char **sup_build_argv(const struct sd_system *sys, size_t i, const int *dp_fds,
 	for (int d = 0; d < vm->n_dps; d++) {
 		const struct sd_dataport *dp = vm->dps[d].dp;
 		size_t idx = (size_t)(dp - sys->dps);
+		if (dp->bounce)
+			continue;   /* the VMM creates the bounce window itself */
 		arg_add(&a, "--dataport");
 		if (dp_fds && dp_fds[idx] >= 0)
 			arg_add(&a, "%s,gpa=0x%" PRIx64 ",size=0x%" PRIx64 ",fd=%d", dp->name,
@@ -260,14 +354,58 @@ static void describe_status(int status, char *buf, size_t len, bool *ok)
 	}
 }
 
+/*
+ * Whether the device domains of VM p are ready (their sockets accept).
+ * A device domain that has ended for good makes the VM fail: *dead names it.
+ */
+static bool dds_ready(const struct sup *s, const struct vm_proc *p, const struct vm_proc **dead)
+{
+	bool ready = true;
+
+	*dead = NULL;
+	for (int d = 0; d < p->vm->n_devs; d++) {
+		const struct vm_proc *dd;
+		if (p->vm->devs[d].dd < 0)
+			continue;
+		dd = &s->procs[p->vm->devs[d].dd];
+		if (dd->state == ST_FAILED || dd->state == ST_EXITED || dd->state == ST_STOPPED) {
+			*dead = dd;
+			return false;
+		}
+		if (dd->state != ST_RUNNING)
+			ready = false;
+	}
+	return ready;
+}
+
 static void start_vm(struct sup *s, struct vm_proc *p)
 {
 	const struct sd_vm *vm = p->vm;
 	size_t idx = (size_t)(vm - s->sys->vms);
-	char **argv = sup_build_argv(s->sys, idx, s->dp_fds, s->opt->log_path);
+	bool is_dd = vm->kind == SD_KIND_DEVICE_DOMAIN;
+	const struct vm_proc *dead;
+	char **argv;
 	struct sd_sched sc;
 	pid_t parent = getpid(), pid;
 	uint64_t now = now_ns();
+
+	if (!is_dd && !dds_ready(s, p, &dead)) {
+		if (dead) {
+			p->state = ST_FAILED;
+			snprintf(p->last_exit, sizeof(p->last_exit), "device domain %.32s %s",
+				 dead->vm->name, state_names[dead->state]);
+			p->last_ok = false;
+			vlog(LOG_ERROR, p, "not started: its device domain %s has %s", dead->vm->name,
+			     state_names[dead->state]);
+		} else if (p->state != ST_WAITING) {
+			p->state = ST_WAITING;
+			vlog(LOG_INFO, p, "waiting for its device domains to accept connections");
+		}
+		return;
+	}
+	if (is_dd)
+		unlink(p->socket);  /* a socket file left by its previous run */
+	argv = sup_build_argv(s->sys, idx, s->dp_fds, s->opt->log_path);
 
 	sd_sched_for(vm->priority, vm->realtime, &sc);
 	pid = fork();
@@ -290,8 +428,16 @@ static void start_vm(struct sup *s, struct vm_proc *p)
 		signal(SIGPIPE, SIG_DFL);
 		/* Keep Ctrl-C for the supervisor (which stops VMs in order), except
 		 * for a VM whose console is the terminal. */
-		if (strcmp(vm->console, "stdio"))
+		if (is_dd || strcmp(vm->console, "stdio"))
 			setpgid(0, 0);
+		/* a back-end has no --log: its log attribute takes its output */
+		if (is_dd && vm->log) {
+			int lfd = open(vm->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+			if (lfd >= 0) {
+				dup2(lfd, STDOUT_FILENO);
+				dup2(lfd, STDERR_FILENO);
+			}
+		}
 		if (p->cgroup[0] && (r = cg_join(p->cgroup, getpid())) < 0)
 			log_warn(COMP, "%s: cannot join memory cgroup %s: %s", vm->name, p->cgroup,
 				 strerror(-r));
@@ -303,7 +449,8 @@ static void start_vm(struct sup *s, struct vm_proc *p)
 		/* only this VM's dataports cross exec */
 		for (int d = 0; d < vm->n_dps; d++) {
 			int fd = s->dp_fds[vm->dps[d].dp - s->sys->dps];
-			fcntl(fd, F_SETFD, 0);
+			if (fd >= 0)
+				fcntl(fd, F_SETFD, 0);
 		}
 		execv(s->vmm, argv);
 		log_error(COMP, "%s: cannot exec %s: %s", vm->name, s->vmm, strerror(errno));
@@ -311,12 +458,61 @@ static void start_vm(struct sup *s, struct vm_proc *p)
 	}
 	sup_free_argv(argv);
 	p->pid = pid;
-	p->state = ST_RUNNING;
+	p->state = is_dd ? ST_STARTING : ST_RUNNING;
 	p->started_ns = now;
 	if (p->starts && vm->restart_burst > 0)
 		p->starts[p->n_starts++ % vm->restart_burst] = now;
 	vlog(LOG_INFO, p, "started %s, pid %d%s", sd_kind_name(vm->kind), (int)pid,
 	     p->restarts ? "" : " (first start)");
+	if (is_dd) {
+		p->not_ready_killed = false;
+		p->ready_deadline_ns = now + SD_DD_READY_TIMEOUT_MS * 1000000ULL;
+		p->next_probe_ns = now;
+		vlog(LOG_INFO, p, "serves %s %s for %s; waiting for %s to accept",
+		     sd_dd_kind_name(vm->dd_kind), vm->dd_shared ? "(shared memory)"
+		     : "(isolated: bounce window only)", s->sys->vms[vm->dd_vm].name, p->socket);
+	}
+}
+
+/*
+ * A starting device domain is ready when its socket accepts a connection
+ * (the probe connection is closed at once; the back-end then waits for the
+ * next front-end).  Not ready within SD_DD_READY_TIMEOUT_MS: it is killed,
+ * and its restart policy decides.
+ */
+static void probe_dd(struct sup *s, struct vm_proc *p, uint64_t now)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd, r;
+
+	p->next_probe_ns = now + DD_PROBE_INTERVAL_NS;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", p->socket);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return;
+	r = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+	close(fd);
+	if (r == 0) {
+		p->state = ST_RUNNING;
+		vlog(LOG_INFO, p, "ready: %s accepts (%" PRIu64 " ms after start)", p->socket,
+		     (now - p->started_ns) / 1000000);
+		return;
+	}
+	if (now >= p->ready_deadline_ns) {
+		vlog(LOG_ERROR, p, "%s did not accept within %d ms: killing it", p->socket,
+		     SD_DD_READY_TIMEOUT_MS);
+		p->not_ready_killed = true;
+		kill(p->pid, SIGKILL);
+		p->ready_deadline_ns = UINT64_MAX;
+	}
+}
+
+/* VMs waiting for device domains: start those whose back-ends are ready. */
+static void start_waiting_vms(struct sup *s)
+{
+	for (size_t i = 0; i < s->sys->n_vms && !s->stopping; i++)
+		if (s->procs[i].state == ST_WAITING)
+			start_vm(s, &s->procs[i]);
 }
 
 /* Starts within the last restart_interval, for the burst limit. */
@@ -369,6 +565,9 @@ static void vm_exited(struct sup *s, struct vm_proc *p, int status)
 	bool restart;
 
 	describe_status(status, p->last_exit, sizeof(p->last_exit), &p->last_ok);
+	if (p->not_ready_killed)
+		snprintf(p->last_exit, sizeof(p->last_exit), "socket not ready within %d ms",
+			 SD_DD_READY_TIMEOUT_MS);
 	p->pid = 0;
 	if (s->stopping || p->state == ST_STOPPING) {
 		p->state = ST_STOPPED;
@@ -468,7 +667,15 @@ static void begin_stop(struct sup *s, const char *why)
 	log_info(COMP, "stopping all VMs (%s); SIGKILL after %ums", why, s->opt->stop_timeout_ms);
 	for (size_t k = s->sys->n_vms; k-- > 0;) {
 		struct vm_proc *p = &s->procs[k];
-		if (p->state == ST_RUNNING) {
+		if (p->vm->kind == SD_KIND_DEVICE_DOMAIN) {
+			/* back-ends stop after the VMs (stop_device_domains) */
+			if (p->state == ST_RESTARTING)
+				p->state = ST_STOPPED;
+			continue;
+		}
+		if (p->state == ST_WAITING) {
+			p->state = ST_STOPPED;
+		} else if (p->state == ST_RUNNING) {
 			p->state = ST_STOPPING;
 			p->term_sent = false;
 			if (p->vm->monitor) {
@@ -489,11 +696,32 @@ static void begin_stop(struct sup *s, const char *why)
 	}
 }
 
+/* Once no VM runs any more: SIGTERM to the device domains' back-ends. */
+static void stop_device_domains(struct sup *s)
+{
+	s->dd_term_sent = true;
+	for (size_t k = s->sys->n_vms; k-- > 0;) {
+		struct vm_proc *p = &s->procs[k];
+		if (p->vm->kind != SD_KIND_DEVICE_DOMAIN)
+			continue;
+		if (p->pid > 0) {
+			vlog(LOG_INFO, p, "no VM uses it any more: SIGTERM");
+			kill(p->pid, SIGTERM);
+			p->state = ST_STOPPING;
+			p->term_sent = true;
+		} else if (p->state == ST_RESTARTING) {
+			p->state = ST_STOPPED;
+		}
+	}
+}
+
 /* Step 2 of begin_stop(). */
 static void term_stragglers(struct sup *s)
 {
 	for (size_t k = s->sys->n_vms; k-- > 0;) {
 		struct vm_proc *p = &s->procs[k];
+		if (p->vm->kind == SD_KIND_DEVICE_DOMAIN)
+			continue;
 		if (p->pid > 0 && !p->term_sent) {
 			vlog(LOG_WARN, p, "guest did not power off within %ums: SIGTERM",
 			     s->opt->stop_timeout_ms / 2);
@@ -558,21 +786,27 @@ static void write_status(struct sup *s, int fd, bool json)
 	}
 	for (size_t i = 0; i < s->sys->n_vms; i++) {
 		const struct vm_proc *p = &s->procs[i];
-		char up[32] = "-", mon[600];
+		char up[32] = "-", mon[600], sock[600] = "";
 		int n;
 		if (p->pid > 0)
 			format_uptime(now - p->started_ns, up, sizeof(up));
+		if (json && p->socket) {
+			char esc[520];
+			snprintf(sock, sizeof(sock), ",\"socket\":\"%s\",\"serves\":\"%s\"",
+				 json_escaped(p->socket, esc, sizeof(esc)),
+				 s->sys->vms[p->vm->dd_vm].name);
+		}
 		if (json)
 			n = snprintf(line, sizeof(line),
 				     "%s{\"name\":\"%s\",\"kind\":\"%s\",\"state\":\"%s\",\"pid\":%d,"
 				     "\"uptime_ms\":%" PRIu64 ",\"restarts\":%d,\"last_exit\":\"%s\","
-				     "\"monitor\":\"%s\",\"watchdog_action\":\"%s\"}",
+				     "\"monitor\":\"%s\",\"watchdog_action\":\"%s\"%s}",
 				     i ? "," : "", p->vm->name, sd_kind_name(p->vm->kind),
 				     state_names[p->state], (int)p->pid,
 				     p->pid > 0 ? (now - p->started_ns) / 1000000 : 0, p->restarts,
 				     p->last_exit,
 				     json_escaped(p->vm->monitor ? p->vm->monitor : "", mon, sizeof(mon)),
-				     p->vm->watchdog_action ? p->vm->watchdog_action : "");
+				     p->vm->watchdog_action ? p->vm->watchdog_action : "", sock);
 		else
 			n = snprintf(line, sizeof(line), "%-16s %-12s %-10s %-8d %-10s %-8d %s\n",
 				     p->vm->name, sd_kind_name(p->vm->kind), state_names[p->state],
@@ -677,6 +911,64 @@ static int make_dataports(struct sup *s)
 	return 0;
 }
 
+/* mkdir -p with mode for the directories it creates; 0 or -1 (errno). */
+static int mkdir_p(const char *path, mode_t mode)
+{
+	char buf[4096];
+	size_t len = strlen(path);
+
+	if (len == 0 || len >= sizeof(buf)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(buf, path, len + 1);
+	for (char *c = buf + 1; *c; c++) {
+		if (*c != '/')
+			continue;
+		*c = 0;
+		if (mkdir(buf, mode) < 0 && errno != EEXIST)
+			return -1;
+		*c = '/';
+	}
+	if (mkdir(buf, mode) < 0 && errno != EEXIST)
+		return -1;
+	return 0;
+}
+
+/*
+ * The directory of the device domains' sockets (mode 0700: only the
+ * supervisor's user may connect to a back-end).  Socket paths must fit a
+ * unix address.
+ */
+static int make_runtime_dir(struct sup *s)
+{
+	struct sockaddr_un sa;
+	char *dir;
+	int r = 0;
+
+	for (size_t i = 0; i < s->sys->n_vms; i++) {
+		if (!s->procs[i].socket)
+			continue;
+		if (strlen(s->procs[i].socket) >= sizeof(sa.sun_path)) {
+			vlog(LOG_ERROR, &s->procs[i], "socket path %s is too long for a unix socket "
+			     "(limit %zu bytes); choose a shorter runtime directory",
+			     s->procs[i].socket, sizeof(sa.sun_path) - 1);
+			return -1;
+		}
+		if (r == 0) {
+			dir = sup_runtime_dir(s->sys);
+			if (mkdir_p(dir, 0700) < 0) {
+				log_error(COMP, "runtime directory %s: %s", dir, strerror(errno));
+				free(dir);
+				return -1;
+			}
+			free(dir);
+			r = 1;
+		}
+	}
+	return 0;
+}
+
 static void make_cgroups(struct sup *s)
 {
 	char why[512];
@@ -700,6 +992,7 @@ static void make_cgroups(struct sup *s)
 	}
 }
 
+/* Nothing runs and nothing waits to be restarted. */
 static bool all_done(const struct sup *s)
 {
 	for (size_t i = 0; i < s->sys->n_vms; i++)
@@ -708,13 +1001,36 @@ static bool all_done(const struct sup *s)
 	return true;
 }
 
+/* Some VM (not device domain) runs, waits for a restart or for its back-ends. */
+static bool vms_active(const struct sup *s)
+{
+	for (size_t i = 0; i < s->sys->n_vms; i++) {
+		const struct vm_proc *p = &s->procs[i];
+		if (p->vm->kind == SD_KIND_VM && (p->pid > 0 || p->state == ST_RESTARTING ||
+						  p->state == ST_WAITING))
+			return true;
+	}
+	return false;
+}
+
+static bool any_alive(const struct sup *s, enum sd_kind kind)
+{
+	for (size_t i = 0; i < s->sys->n_vms; i++)
+		if (s->procs[i].vm->kind == kind && s->procs[i].pid > 0)
+			return true;
+	return false;
+}
+
 static int poll_timeout(const struct sup *s)
 {
 	uint64_t now = now_ns(), next = UINT64_MAX;
 
-	for (size_t i = 0; i < s->sys->n_vms; i++)
+	for (size_t i = 0; i < s->sys->n_vms; i++) {
 		if (s->procs[i].state == ST_RESTARTING && s->procs[i].restart_at_ns < next)
 			next = s->procs[i].restart_at_ns;
+		if (s->procs[i].state == ST_STARTING && s->procs[i].next_probe_ns < next)
+			next = s->procs[i].next_probe_ns;
+	}
 	if (s->stopping && !s->killed_all && s->stop_deadline_ns < next)
 		next = s->stop_deadline_ns;
 	if (s->stopping && s->stop_term_ns > now && s->stop_term_ns < next)
@@ -740,7 +1056,8 @@ static void handle_signals(struct sup *s)
 			log_info(COMP, "SIGHUP: log file reopened");
 			/* the VMs that write a log file reopen theirs too */
 			for (size_t i = 0; i < s->sys->n_vms; i++)
-				if (s->procs[i].pid > 0 && (s->procs[i].vm->log || s->opt->log_path))
+				if (s->procs[i].pid > 0 && s->procs[i].vm->kind == SD_KIND_VM &&
+				    (s->procs[i].vm->log || s->opt->log_path))
 					kill(s->procs[i].pid, SIGHUP);
 			break;
 		case SIGTERM:
@@ -773,13 +1090,6 @@ int supervisor_run(const struct sd_system *sys, const struct sup_options *opt)
 		log_error(COMP, "cannot open log file %s: %s", opt->log_path, strerror(-r));
 		return 1;
 	}
-	for (size_t i = 0; i < sys->n_vms; i++) {
-		if (sys->vms[i].kind != SD_KIND_VM) {
-			log_error(COMP, "%s: starting %s components is not implemented yet",
-				  sys->vms[i].name, sd_kind_name(sys->vms[i].kind));
-			return 1;
-		}
-	}
 	if (!opt->control_path) {
 		mkdir(sup_control_dir(), 0700);
 		ctl = sup_default_control(sys->name);
@@ -796,6 +1106,8 @@ int supervisor_run(const struct sd_system *sys, const struct sup_options *opt)
 	for (size_t i = 0; i < sys->n_vms; i++) {
 		s->procs[i].vm = &sys->vms[i];
 		s->procs[i].state = ST_STOPPED;
+		if (sys->vms[i].kind == SD_KIND_DEVICE_DOMAIN)
+			s->procs[i].socket = sup_dd_socket(sys, i);
 		if (sys->vms[i].restart_burst > 0) {
 			s->procs[i].starts = calloc((size_t)sys->vms[i].restart_burst, sizeof(uint64_t));
 			if (!s->procs[i].starts)
@@ -824,7 +1136,7 @@ int supervisor_run(const struct sd_system *sys, const struct sup_options *opt)
 		rc = 1;
 		goto out;
 	}
-	if (make_dataports(s) < 0) {
+	if (make_dataports(s) < 0 || make_runtime_dir(s) < 0) {
 		rc = 1;
 		goto out;
 	}
@@ -832,16 +1144,31 @@ int supervisor_run(const struct sd_system *sys, const struct sup_options *opt)
 	log_info(COMP, "system %s: %zu VM%s, control socket %s, VMM %s", sys->name, sys->n_vms,
 		 sys->n_vms == 1 ? "" : "s", s->control, s->vmm);
 
-	/* declaration order (device domains, once they exist, come first) */
-	for (size_t i = 0; i < sys->n_vms && !s->stopping; i++) {
-		start_vm(s, &s->procs[i]);
-		handle_signals(s);
+	/* device domains first, then the VMs, each in declaration order; a VM
+	 * waits until the sockets of its device domains accept */
+	for (int pass = 0; pass < 2; pass++) {
+		enum sd_kind kind = pass == 0 ? SD_KIND_DEVICE_DOMAIN : SD_KIND_VM;
+		for (size_t i = 0; i < sys->n_vms && !s->stopping; i++) {
+			if (sys->vms[i].kind != kind)
+				continue;
+			start_vm(s, &s->procs[i]);
+			handle_signals(s);
+		}
 	}
 
-	while (!all_done(s) || s->stopping) {
+	for (;;) {
 		struct pollfd pfd[2] = { { s->sfd, POLLIN, 0 }, { s->lfd, POLLIN, 0 } };
 		uint64_t now;
 
+		/* no VM left (and none to restart): stop the back-ends, then end */
+		if (!s->stopping && !vms_active(s)) {
+			if (!any_alive(s, SD_KIND_DEVICE_DOMAIN))
+				break;
+			s->ended_by_itself = true;
+			begin_stop(s, "no VM is left");
+		}
+		if (s->stopping && !s->dd_term_sent && !any_alive(s, SD_KIND_VM))
+			stop_device_domains(s);
 		if (s->stopping && all_done(s))
 			break;
 		r = poll(pfd, 2, poll_timeout(s));
@@ -858,7 +1185,10 @@ int supervisor_run(const struct sd_system *sys, const struct sup_options *opt)
 			struct vm_proc *p = &s->procs[i];
 			if (p->state == ST_RESTARTING && p->restart_at_ns <= now && !s->stopping)
 				start_vm(s, p);
+			if (p->state == ST_STARTING && p->pid > 0 && p->next_probe_ns <= now)
+				probe_dd(s, p, now);
 		}
+		start_waiting_vms(s);
 		if (s->stopping && now >= s->stop_term_ns)
 			term_stragglers(s);
 		if (s->stopping && !s->killed_all && now >= s->stop_deadline_ns)
@@ -866,8 +1196,8 @@ int supervisor_run(const struct sd_system *sys, const struct sup_options *opt)
 	}
 
 	/* stopped on request: success; ended on its own: did every VM end well? */
-	for (size_t i = 0; i < sys->n_vms && !s->stopping; i++)
-		if (!s->procs[i].last_ok)
+	for (size_t i = 0; i < sys->n_vms && (!s->stopping || s->ended_by_itself); i++)
+		if (sys->vms[i].kind == SD_KIND_VM && !s->procs[i].last_ok)
 			rc = 1;
 	log_info(COMP, "all VMs have stopped");
 out:
@@ -879,6 +1209,10 @@ out:
 		}
 		cg_remove(s->procs[i].cgroup);
 		free(s->procs[i].starts);
+		if (s->procs[i].socket) {
+			unlink(s->procs[i].socket);
+			free(s->procs[i].socket);
+		}
 	}
 	cg_teardown(&s->cg);
 	for (int c = 0; c < s->n_down_clients; c++) {

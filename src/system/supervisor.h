@@ -44,8 +44,20 @@ char **sup_build_argv(const struct sd_system *sys, size_t i, const int *dp_fds,
 		      const char *default_log);
 void sup_free_argv(char **argv);
 
+/*
+ * Device domains: sup_build_argv() of a DeviceDomain gives its back-end's
+ * command line (`capvm backend blk --socket SOCK --image IMAGE`, or `net
+ * --tap TAP`).  Their sockets live in the runtime directory: sys->runtime_dir,
+ * or by default <control dir>/<system name> (both malloc'd).
+ */
+char *sup_runtime_dir(const struct sd_system *sys);
+char *sup_dd_socket(const struct sd_system *sys, size_t i);
+
 /* Runs the system until every VM has stopped for good or it is told to
- * stop.  Returns the process exit status (0: all VMs ended cleanly). */
+ * stop: device domains first (each VM waits until the sockets of its
+ * device domains accept), VMs after; on the way down VMs first, device
+ * domains last.  Returns the process exit status (0: all VMs ended
+ * cleanly). */
 int supervisor_run(const struct sd_system *sys, const struct sup_options *opt);
 
 /*

@@ -121,11 +121,20 @@ void sd_doc_free(struct sd_doc *doc);
 #define SD_MAX_DATAPORTS    16              /* per VM */
 #define SD_MIN_RAM          (16ULL << 20)
 #define SD_DEFAULT_CMDLINE  "console=ttyS0"
+/* A device domain's bounce window (isolated mode): the seL4 guide sizes
+ * its SWIOTLB window 32M, 64M or 128M; 64M is its usual choice. */
+#define SD_DEFAULT_BOUNCE   (64ULL << 20)
+#define SD_MIN_BOUNCE       (1ULL << 20)
+#define SD_MAX_BOUNCE       (256ULL << 20)
+/* How long the supervisor waits for a device domain's socket to accept. */
+#define SD_DD_READY_TIMEOUT_MS 30000
 
 enum sd_kind { SD_KIND_VM, SD_KIND_DEVICE_DOMAIN };
 enum sd_restart { SD_RESTART_NEVER, SD_RESTART_ON_FAILURE, SD_RESTART_ALWAYS };
 /* in the order capvm run attaches them (which decides their IRQ lines) */
 enum sd_dev_kind { SD_DEV_DISK, SD_DEV_NET, SD_DEV_VCONSOLE, SD_DEV_RNG };
+/* what a device domain serves: a capvm backend kind */
+enum sd_dd_kind { SD_DD_NONE, SD_DD_BLK, SD_DD_NET };
 
 struct sd_device {
 	enum sd_dev_kind kind;
@@ -133,6 +142,8 @@ struct sd_device {
 	int irq;             /* GSI */
 	bool irq_auto;       /* assigned by capvm, not named in the description */
 	struct sd_loc loc;
+	int dd;              /* index (sd_system.vms) of the device domain that
+			      * serves it over vhost-user; -1: served in the VMM */
 };
 
 struct sd_dataport;
@@ -170,7 +181,19 @@ struct sd_vm {
 	enum sd_restart restart;
 	uint64_t restart_delay_ms, restart_interval_ms;
 	int restart_burst;
-	char *dd_device;     /* DeviceDomain: which device it serves (reserved) */
+	/* DeviceDomain only: the back-end it runs and the VM it serves */
+	char *dd_device;     /* "blk" or "net" as written (device = ...) */
+	enum sd_dd_kind dd_kind;
+	char *dd_image;      /* blk: image path (absolute) and options, as
+			      * `capvm backend blk --image` takes them */
+	char *dd_tap;        /* net: tap device name */
+	bool dd_shared;      /* memory = "shared": the back-end maps all guest RAM */
+	uint64_t bounce;     /* memory = "isolated": bounce window bytes */
+	bool bounce_set;     /* bounce_window given */
+	int dd_irq;          /* irq = N for the device in the VM (0: assigned) */
+	int dd_vm;           /* index of the VM it serves (-1: none) */
+	struct sd_dataport *dd_dp; /* the connection to that VM */
+	struct sd_loc device_loc, bounce_loc;
 	char *watchdog_action;   /* capvm run --watchdog (NULL: not given) */
 	unsigned watchdog_timeout_s; /* capvm run --watchdog-timeout (0: not given) */
 	char *on_failure;        /* command run by `sh -c` when the VM fails (NULL: none) */
@@ -181,6 +204,12 @@ struct sd_dataport {
 	uint64_t size;
 	struct sd_loc loc;
 	int vm[2];           /* indexes into sd_system.vms: from, to */
+	bool size_set;
+	struct sd_loc size_loc;  /* of the size setting (or the connection) */
+	/* a connection between a device domain and a VM: in isolated mode the
+	 * bounce window that the VMM creates and shares with the back-end
+	 * (never mapped into the guest, no memfd of the supervisor's) */
+	bool bounce;
 };
 
 struct sd_system {
@@ -188,6 +217,8 @@ struct sd_system {
 	struct sd_vm *vms;   size_t n_vms;
 	struct sd_dataport *dps; size_t n_dps;
 	char **files; size_t n_files; /* file names that diagnostics point to */
+	char *runtime_dir;   /* where device domains' sockets go (NULL: the
+			      * default, see sup_runtime_dir()) */
 };
 
 /* What the host offers; sd_host_probe() fills it from the running system. */
@@ -238,5 +269,6 @@ int sd_monitor_connect(const struct sd_monitor_addr *a, int timeout_ms);
 /* Names for enums (for summaries, status and logs). */
 const char *sd_restart_name(enum sd_restart r);
 const char *sd_kind_name(enum sd_kind k);
+const char *sd_dd_kind_name(enum sd_dd_kind k);
 
 #endif

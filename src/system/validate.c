@@ -359,6 +359,7 @@ static bool add_device(struct validator *v, struct sd_vm *vm, enum sd_dev_kind k
 	d->kind = kind;
 	d->loc = it->loc;
 	d->irq_auto = true;
+	d->dd = -1;
 	keyed = !strncmp(it->str, "path=", 5) || !strncmp(it->str, "file=", 5) ||
 		strstr(it->str, ",path=") || strstr(it->str, ",file=");
 	copy = xstrdup(it->str);
@@ -452,6 +453,7 @@ static void set_simple_device(struct validator *v, struct sd_vm *vm, enum sd_dev
 	vm->devs[vm->n_devs].spec = xstrdup(spec);
 	vm->devs[vm->n_devs].irq_auto = true;
 	vm->devs[vm->n_devs].loc = loc;
+	vm->devs[vm->n_devs].dd = -1;
 	vm->n_devs++;
 }
 
@@ -540,6 +542,8 @@ static const struct { const char *name; enum attr_for who; } vm_attrs[] = {
 	{ "console_log", FOR_VM }, { "monitor", FOR_VM }, { "monitor_remote", FOR_VM },
 	{ "log", FOR_BOTH }, { "restart", FOR_BOTH }, { "restart_delay", FOR_BOTH },
 	{ "restart_burst", FOR_BOTH }, { "restart_interval", FOR_BOTH }, { "device", FOR_DD },
+	{ "blk_image", FOR_DD }, { "net_tap", FOR_DD }, { "memory", FOR_DD },
+	{ "bounce_window", FOR_DD }, { "irq", FOR_DD },
 	{ "watchdog_action", FOR_VM }, { "watchdog_timeout", FOR_VM }, { "on_failure", FOR_BOTH },
 };
 
@@ -652,6 +656,34 @@ static struct sd_dp_map *find_end(struct sd_vm *vm, const char *end)
 	return NULL;
 }
 
+/*
+ * blk_image = "PATH[,ro][,serial=S][,cache=...]": the image and options of
+ * `capvm backend blk --image`.  The path is resolved like a disk's and
+ * must exist; the options are checked by the back-end itself.
+ */
+static void set_dd_image(struct validator *v, struct sd_vm *dd, const struct sd_setting *s,
+			 const char *text)
+{
+	size_t plen = strcspn(text, ",");
+	char *path, *res;
+
+	if (!strncmp(text, "vhost-user=", 11) || plen == 0) {
+		ERR(s->val.loc, "%s.blk_image must start with the image path", dd->name);
+		return;
+	}
+	path = xasprintf("%.*s", (int)plen, text);
+	res = resolve_input(v, &s->val.loc, path);
+	if (v->host->check_files && !file_exists(res))
+		ERR(s->val.loc, "%s.blk_image: file '%s' not found (looked for %s)", dd->name, path,
+		    res);
+	free(dd->dd_image);
+	dd->dd_image = xasprintf("%s%s", res, text + plen);
+	if (!dd->device_loc.file)
+		dd->device_loc = s->val.loc;
+	free(path);
+	free(res);
+}
+
 /* The settings applied to one VM or device domain. */
 static void apply_vm_setting(struct validator *v, struct sd_vm *vm, const struct sd_setting *s,
 			     bool *remote_ok, const struct sd_setting **monitor_set)
@@ -680,6 +712,11 @@ static void apply_vm_setting(struct validator *v, struct sd_vm *vm, const struct
 		if (!m) {
 			ERR(s->attr_loc, "unknown attribute '%s': %s has no dataport end '%s'", a,
 			    vm->name, end);
+			return;
+		}
+		if (m->dp->bounce) {
+			ERR(s->attr_loc, "%s: '%s' is the bounce window of a device domain; it is "
+			    "not mapped into the guest, so it has no address", vm->name, m->dp->name);
 			return;
 		}
 		if (!want_uint(v, s, 0, UINT64_MAX, &n))
@@ -807,7 +844,58 @@ static void apply_vm_setting(struct validator *v, struct sd_vm *vm, const struct
 		if (want_uint(v, s, 0, 1000, &n))
 			vm->restart_burst = (int)n;
 	} else if (!strcmp(a, "device")) {
-		want_str(v, s, true, &vm->dd_device);
+		if (want_str(v, s, true, &vm->dd_device)) {
+			vm->device_loc = s->val.loc;
+			if (strcmp(vm->dd_device, "blk") && strcmp(vm->dd_device, "net"))
+				ERR(s->val.loc, "unknown device kind '%s' for device domain %s "
+				    "(known: blk, net)", vm->dd_device, vm->name);
+		}
+	} else if (!strcmp(a, "blk_image")) {
+		char *p = NULL;
+		if (want_str(v, s, true, &p))
+			set_dd_image(v, vm, s, p);
+		free(p);
+	} else if (!strcmp(a, "net_tap")) {
+		if (want_str(v, s, true, &vm->dd_tap)) {
+			if (strlen(vm->dd_tap) >= 16 || strpbrk(vm->dd_tap, ",/ \t"))
+				ERR(s->val.loc, "%s.net_tap: '%s' is not a network interface name "
+				    "(at most 15 characters, no ',', '/' or spaces)", vm->name,
+				    vm->dd_tap);
+			if (!vm->device_loc.file)
+				vm->device_loc = s->val.loc;
+		}
+	} else if (!strcmp(a, "memory")) {
+		char *p = NULL;
+		if (want_str(v, s, true, &p)) {
+			if (!strcmp(p, "isolated"))
+				vm->dd_shared = false;
+			else if (!strcmp(p, "shared"))
+				vm->dd_shared = true;
+			else
+				ERR(s->val.loc, "%s.memory must be \"isolated\" (the back-end sees only "
+				    "its bounce window) or \"shared\" (it maps all guest RAM)",
+				    vm->name);
+		}
+		free(p);
+	} else if (!strcmp(a, "bounce_window")) {
+		if (!want_size(v, s, &n))
+			return;
+		if (n < SD_MIN_BOUNCE || n > SD_MAX_BOUNCE || n % PAGE_SIZE_4K)
+			ERR(s->val.loc, "%s.bounce_window must be a multiple of 4K from 1M to 256M "
+			    "(the seL4 guide uses 32M, 64M or 128M)", vm->name);
+		else {
+			vm->bounce = n;
+			vm->bounce_set = true;
+			vm->bounce_loc = s->val.loc;
+		}
+	} else if (!strcmp(a, "irq")) {
+		if (want_uint(v, s, 0, 255, &n)) {
+			if (!irq_allowed(n))
+				ERR(s->val.loc, "%s: invalid IRQ '%llu' (allowed: 5-7, 10-23)",
+				    vm->name, (unsigned long long)n);
+			else
+				vm->dd_irq = (int)n;
+		}
 	} else if (!strcmp(a, "watchdog_action")) {
 		/* the names of arch/x86/watchdog.h (docs/operations.md) */
 		if (want_str(v, s, true, &vm->watchdog_action) &&
@@ -841,7 +929,7 @@ static void place_dataports(struct validator *v, struct sd_vm *vm)
 	/* explicit addresses: must fit the window and not overlap */
 	for (int i = 0; i < vm->n_dps; i++) {
 		struct sd_dp_map *m = &vm->dps[i];
-		if (m->gpa_auto || !m->dp->size)
+		if (m->gpa_auto || !m->dp->size || m->dp->bounce)
 			continue;
 		if (!range_within(m->gpa, m->dp->size, DATAPORT_LIMIT)) {
 			ERR(m->gpa_loc, "%s: dataport '%s' at 0x%llx (size 0x%llx) runs past the end "
@@ -853,7 +941,7 @@ static void place_dataports(struct validator *v, struct sd_vm *vm)
 		}
 		for (int j = 0; j < i; j++) {
 			struct sd_dp_map *o = &vm->dps[j];
-			if (o->gpa_auto || !o->dp->size)
+			if (o->gpa_auto || !o->dp->size || o->dp->bounce)
 				continue;
 			if (ranges_overlap(m->gpa, m->dp->size, o->gpa, o->dp->size))
 				ERR(m->gpa_loc, "%s: dataport '%s' [0x%llx, 0x%llx) overlaps dataport "
@@ -869,14 +957,14 @@ static void place_dataports(struct validator *v, struct sd_vm *vm)
 		struct sd_dp_map *m = &vm->dps[i];
 		uint64_t align, size = m->dp->size, at;
 		bool placed = false;
-		if (!m->gpa_auto || !size)
+		if (!m->gpa_auto || !size || m->dp->bounce)
 			continue;
 		align = size >= LARGE_PAGE ? LARGE_PAGE : PAGE_SIZE_4K;
 		for (at = DATAPORT_BASE; range_within(at, size, DATAPORT_LIMIT);) {
 			bool clash = false;
 			for (int j = 0; j < vm->n_dps; j++) {
 				struct sd_dp_map *o = &vm->dps[j];
-				if (j == i || !o->dp->size || (o->gpa_auto && j > i))
+				if (j == i || !o->dp->size || o->dp->bounce || (o->gpa_auto && j > i))
 					continue;
 				if (ranges_overlap(at, size, o->gpa, o->dp->size)) {
 					at = ALIGN_UP(o->gpa + o->dp->size, align);
@@ -943,6 +1031,37 @@ static const struct sd_loc *name_taken(const struct sd_doc *doc, const char *nam
 	return NULL;
 }
 
+/*
+ * A connection with a device domain on one end: the other end must be a
+ * VM (the device slot is the VM's interface name), and a device domain
+ * serves one device of one VM.
+ */
+static bool connect_device_domain(struct validator *v, const struct sd_connection *c,
+				  struct sd_vm *vms[2])
+{
+	const struct sd_endpoint *ends[2] = { &c->from, &c->to };
+	struct sd_system *sys = v->sys;
+
+	if (vms[0]->kind == SD_KIND_VM && vms[1]->kind == SD_KIND_VM)
+		return true;
+	if (vms[0]->kind == SD_KIND_DEVICE_DOMAIN && vms[1]->kind == SD_KIND_DEVICE_DOMAIN) {
+		ERR(c->to.loc, "connection '%s' joins two device domains (%s, %s); the other side "
+		    "of a device domain must be a VM", c->name, vms[0]->name, vms[1]->name);
+		return false;
+	}
+	for (int e = 0; e < 2; e++) {
+		const struct sd_vm *dd = vms[e];
+		if (dd->kind != SD_KIND_DEVICE_DOMAIN || !dd->dd_dp)
+			continue;
+		ERR(ends[e]->loc, "device domain %s already serves %s (connection '%s' at %s:%d:%d); "
+		    "a device domain serves one device of one VM", dd->name,
+		    sys->vms[dd->dd_vm].name, dd->dd_dp->name, dd->dd_dp->loc.file,
+		    dd->dd_dp->loc.line, dd->dd_dp->loc.col);
+		return false;
+	}
+	return true;
+}
+
 static void declare(struct validator *v)
 {
 	const struct sd_doc *doc = v->doc;
@@ -982,6 +1101,7 @@ static void declare(struct validator *v)
 		vm->loc = c->loc;
 		vm->budget_loc = c->loc;
 		vm_defaults(vm);
+		vm->dd_vm = -1;
 	}
 	for (size_t i = 0; i < doc->n_conns; i++) {
 		const struct sd_connection *c = &doc->conns[i];
@@ -1008,9 +1128,16 @@ static void declare(struct validator *v)
 				    c->name, ends[e]->comp);
 				ok = false;
 			} else if (find_end(vms[e], ends[e]->end)) {
-				ERR(ends[e]->loc, "%s.%s is already the end of dataport '%s'",
-				    ends[e]->comp, ends[e]->end,
-				    find_end(vms[e], ends[e]->end)->dp->name);
+				const struct sd_dataport *o = find_end(vms[e], ends[e]->end)->dp;
+				int dd = sys->vms[o->vm[0]].kind == SD_KIND_DEVICE_DOMAIN ? o->vm[0]
+											  : o->vm[1];
+				if (o->bounce && vms[e]->kind == SD_KIND_VM)
+					ERR(ends[e]->loc, "%s.%s is already served by device domain %s "
+					    "(connection '%s'); one device slot has one back-end",
+					    ends[e]->comp, ends[e]->end, sys->vms[dd].name, o->name);
+				else
+					ERR(ends[e]->loc, "%s.%s is already the end of dataport '%s'",
+					    ends[e]->comp, ends[e]->end, o->name);
 				ok = false;
 			} else if (vms[e]->n_dps >= SD_MAX_DATAPORTS) {
 				ERR(ends[e]->loc, "%s: too many dataports (limit %d)", vms[e]->name,
@@ -1022,11 +1149,21 @@ static void declare(struct validator *v)
 			ERR(c->to.loc, "dataport '%s' connects %s to itself", c->name, vms[0]->name);
 			ok = false;
 		}
+		if (ok && !connect_device_domain(v, c, vms))
+			ok = false;
 		if (!ok)
 			continue;
 		dp = &sys->dps[sys->n_dps++];
 		dp->name = xstrdup(c->name);
 		dp->loc = c->loc;
+		dp->size_loc = c->loc;
+		dp->bounce = vms[0]->kind == SD_KIND_DEVICE_DOMAIN ||
+			     vms[1]->kind == SD_KIND_DEVICE_DOMAIN;
+		for (int e = 0; e < 2; e++)
+			if (vms[e]->kind == SD_KIND_DEVICE_DOMAIN) {
+				vms[e]->dd_vm = (int)(vms[1 - e] - sys->vms);
+				vms[e]->dd_dp = dp;
+			}
 		for (int e = 0; e < 2; e++) {
 			struct sd_dp_map *m = &vms[e]->dps[vms[e]->n_dps++];
 			dp->vm[e] = (int)(vms[e] - sys->vms);
@@ -1070,8 +1207,11 @@ static void apply_settings(struct validator *v)
 				else if (n > DATAPORT_LIMIT - DATAPORT_BASE)
 					ERR(s->val.loc, "%s.size is larger than the dataport window "
 					    "(256M)", dp->name);
-				else
+				else {
 					dp->size = n;
+					dp->size_set = true;
+					dp->size_loc = s->val.loc;
+				}
 			}
 			continue;
 		}
@@ -1087,15 +1227,106 @@ static void apply_settings(struct validator *v)
 	free(monitor_set);
 }
 
+/*
+ * After all settings: what a device domain serves (blk image or tap), its
+ * bounce window against its connection's size, and the device it adds to
+ * the VM it serves (a --disk/--net vhost-user= of that VM's capvm run).
+ */
+static void finish_device_domain(struct validator *v, struct sd_vm *dd)
+{
+	struct sd_system *sys = v->sys;
+	struct sd_loc where = dd->device_loc.file ? dd->device_loc : dd->loc;
+	struct sd_dataport *dp = dd->dd_dp;
+	struct sd_vm *vm;
+	struct sd_device *d;
+
+	if (dd->dd_image && dd->dd_tap) {
+		ERR(where, "device domain %s sets both blk_image and net_tap; it serves one device",
+		    dd->name);
+		return;
+	}
+	if (dd->dd_device && !strcmp(dd->dd_device, "net") && dd->dd_image) {
+		ERR(where, "device domain %s: device = \"net\" but blk_image is set", dd->name);
+		return;
+	}
+	if (dd->dd_device && !strcmp(dd->dd_device, "blk") && dd->dd_tap) {
+		ERR(where, "device domain %s: device = \"blk\" but net_tap is set", dd->name);
+		return;
+	}
+	if (dd->dd_image) {
+		dd->dd_kind = SD_DD_BLK;
+	} else if (dd->dd_tap) {
+		dd->dd_kind = SD_DD_NET;
+	} else if (dd->dd_device && !strcmp(dd->dd_device, "blk")) {
+		ERR(where, "device domain %s (blk) has no image (set %s.blk_image = \"disk.img\";)",
+		    dd->name, dd->name);
+		return;
+	} else if (dd->dd_device && !strcmp(dd->dd_device, "net")) {
+		ERR(where, "device domain %s (net) has no tap device (set %s.net_tap = \"tap0\";)",
+		    dd->name, dd->name);
+		return;
+	} else if (!dd->dd_device) {
+		ERR(where, "device domain %s serves no device (set %s.blk_image = \"disk.img\"; or "
+		    "%s.net_tap = \"tap0\";)", dd->name, dd->name, dd->name);
+		return;
+	} else {
+		return; /* unknown device kind: reported with the setting */
+	}
+	if (!dp) {
+		ERR(dd->loc, "device domain %s is not connected to a VM (add connection "
+		    "seL4SharedData NAME(from %s.dma, to VM.%s0);)", dd->name, dd->name,
+		    dd->dd_kind == SD_DD_BLK ? "disk" : "net");
+		return;
+	}
+	vm = &sys->vms[dd->dd_vm];
+	if (dd->dd_shared) {
+		/* the back-end maps guest RAM; there is no window to size */
+		if (dd->bounce_set)
+			WARN(dd->bounce_loc, "%s.bounce_window has no effect with memory = \"shared\"",
+			     dd->name);
+		if (dp->size_set)
+			WARN(dp->size_loc, "%s.size has no effect: device domain %s uses memory = "
+			     "\"shared\"", dp->name, dd->name);
+		dd->bounce = 0;
+		dp->size = 0;
+	} else {
+		if (!dd->bounce_set)
+			dd->bounce = dp->size_set ? dp->size : SD_DEFAULT_BOUNCE;
+		if (!dp->size_set) {
+			dp->size = dd->bounce;
+		} else if (dp->size < dd->bounce) {
+			ERR(dp->size_loc, "dataport '%s' (%llu KiB) is too small for the bounce window "
+			    "of %s (%s.bounce_window = %llu KiB)", dp->name,
+			    (unsigned long long)(dp->size >> 10), dd->name, dd->name,
+			    (unsigned long long)(dd->bounce >> 10));
+			return;
+		} else if (dp->size > dd->bounce) {
+			WARN(dp->size_loc, "dataport '%s' is larger than the bounce window of %s; "
+			     "only %llu KiB are used", dp->name, dd->name,
+			     (unsigned long long)(dd->bounce >> 10));
+			dp->size = dd->bounce;
+		}
+	}
+	if (vm->n_devs >= SD_MAX_DEVICES) {
+		ERR(dp->loc, "%s: too many devices (limit %d)", vm->name, SD_MAX_DEVICES);
+		return;
+	}
+	d = &vm->devs[vm->n_devs++];
+	memset(d, 0, sizeof(*d));
+	d->kind = dd->dd_kind == SD_DD_BLK ? SD_DEV_DISK : SD_DEV_NET;
+	d->spec = xstrdup("");   /* built by the supervisor: it knows the socket */
+	d->dd = (int)(dd - sys->vms);
+	d->loc = dp->loc;
+	d->irq = dd->dd_irq;
+	d->irq_auto = dd->dd_irq == 0;
+}
+
 static void check_vm(struct validator *v, struct sd_vm *vm)
 {
-	uint64_t dps = 0;
+	uint64_t dps = 0, ram = vm->kind == SD_KIND_VM ? vm->ram : 0;
 
 	if (vm->kind == SD_KIND_VM && !vm->kernel)
 		ERR(vm->loc, "VM %s has no kernel (set %s.kernel = \"PATH\";)", vm->name, vm->name);
-	if (vm->kind == SD_KIND_DEVICE_DOMAIN && !vm->dd_device)
-		ERR(vm->loc, "device domain %s serves no device (set %s.device)", vm->name,
-		    vm->name);
 	if (vm->large_pages && vm->ram % LARGE_PAGE)
 		ERR(vm->loc, "%s: ram_large_pages needs ram to be a multiple of 2M", vm->name);
 	if (vm->realtime && vm->priority < 0)
@@ -1104,14 +1335,18 @@ static void check_vm(struct validator *v, struct sd_vm *vm)
 	assign_irqs(v, vm);
 	for (int i = 0; i < vm->n_dps; i++)
 		dps += vm->dps[i].dp->size;
-	vm->need = (vm->kind == SD_KIND_VM ? vm->ram : 0) + dps + SD_VMM_OVERHEAD;
+	/* a shared-mode back-end maps the guest's RAM, and pages it touches
+	 * first are charged to its cgroup: give it room for them (the host
+	 * total then counts that RAM twice, which errs on the safe side) */
+	if (vm->kind == SD_KIND_DEVICE_DOMAIN && vm->dd_shared && vm->dd_vm >= 0)
+		ram = v->sys->vms[vm->dd_vm].ram;
+	vm->need = ram + dps + SD_VMM_OVERHEAD;
 	if (!vm->budget_set) {
 		vm->budget = ALIGN_UP(vm->need, SD_BUDGET_UNIT);
 	} else if (vm->need > vm->budget) {
 		ERR(vm->budget_loc, "%s needs %llu MiB (ram %llu MiB + dataports %llu MiB + VMM "
 		    "%llu MiB) but simple_untyped24_pool = %llu allows %llu MiB", vm->name,
-		    (unsigned long long)(vm->need >> 20),
-		    (unsigned long long)((vm->kind == SD_KIND_VM ? vm->ram : 0) >> 20),
+		    (unsigned long long)(vm->need >> 20), (unsigned long long)(ram >> 20),
 		    (unsigned long long)(dps >> 20), SD_VMM_OVERHEAD >> 20,
 		    (unsigned long long)(vm->budget / SD_BUDGET_UNIT),
 		    (unsigned long long)(vm->budget >> 20));
@@ -1143,8 +1378,11 @@ int sd_validate(const struct sd_doc *doc, const struct sd_host *host, struct sd_
 	}
 	declare(v);
 	apply_settings(v);
+	for (size_t i = 0; i < sys->n_vms; i++)
+		if (sys->vms[i].kind == SD_KIND_DEVICE_DOMAIN)
+			finish_device_domain(v, &sys->vms[i]);
 	for (size_t i = 0; i < sys->n_dps; i++)
-		if (!sys->dps[i].size)
+		if (!sys->dps[i].size && !sys->dps[i].bounce)
 			ERR(sys->dps[i].loc, "dataport '%s' has no size (set %s.size = 2M;)",
 			    sys->dps[i].name, sys->dps[i].name);
 	for (size_t i = 0; i < sys->n_vms; i++) {
@@ -1178,7 +1416,7 @@ void sd_system_free(struct sd_system *sys)
 		free(vm->name); free(vm->kernel); free(vm->initrd); free(vm->cmdline);
 		free(vm->console); free(vm->console_log); free(vm->monitor); free(vm->log);
 		free(vm->watchdog_action); free(vm->on_failure);
-		free(vm->dd_device);
+		free(vm->dd_device); free(vm->dd_image); free(vm->dd_tap);
 		for (int d = 0; d < vm->n_devs; d++)
 			free(vm->devs[d].spec);
 		for (int d = 0; d < vm->n_dps; d++)
@@ -1192,6 +1430,7 @@ void sd_system_free(struct sd_system *sys)
 	free(sys->vms);
 	free(sys->dps);
 	free(sys->name);
+	free(sys->runtime_dir);
 	memset(sys, 0, sizeof(*sys));
 }
 
@@ -1275,6 +1514,11 @@ const char *sd_kind_name(enum sd_kind k)
 	return k == SD_KIND_VM ? "VM" : "DeviceDomain";
 }
 
+const char *sd_dd_kind_name(enum sd_dd_kind k)
+{
+	return k == SD_DD_BLK ? "blk" : k == SD_DD_NET ? "net" : "-";
+}
+
 static void print_size(FILE *f, uint64_t b)
 {
 	if (b % MiB == 0)
@@ -1293,7 +1537,13 @@ void sd_system_print(const struct sd_system *sys, FILE *f)
 		const struct sd_vm *vm = &sys->vms[i];
 		struct sd_sched sc;
 
-		fprintf(f, "\n%s (%s, start #%zu)\n", vm->name, sd_kind_name(vm->kind), i + 1);
+		/* device domains start first, then the VMs, each in declaration order */
+		size_t order = 1;
+		for (size_t j = 0; j < sys->n_vms; j++)
+			if (sys->vms[j].kind == SD_KIND_DEVICE_DOMAIN ? (vm->kind == SD_KIND_VM || j < i)
+								     : (vm->kind == SD_KIND_VM && j < i))
+				order++;
+		fprintf(f, "\n%s (%s, start #%zu)\n", vm->name, sd_kind_name(vm->kind), order);
 		if (vm->kind == SD_KIND_VM) {
 			fprintf(f, "  kernel     %s\n", vm->kernel ? vm->kernel : "-");
 			fprintf(f, "  initrd     %s\n", vm->initrd ? vm->initrd : "-");
@@ -1303,7 +1553,16 @@ void sd_system_print(const struct sd_system *sys, FILE *f)
 			fprintf(f, "%s, %d vCPU%s\n", vm->large_pages ? " on 2 MiB pages" : "",
 				vm->cpus, vm->cpus == 1 ? "" : "s");
 		} else {
-			fprintf(f, "  device     %s\n", vm->dd_device ? vm->dd_device : "-");
+			fprintf(f, "  device     %s %s\n", sd_dd_kind_name(vm->dd_kind),
+				vm->dd_image ? vm->dd_image : vm->dd_tap ? vm->dd_tap : "-");
+			fprintf(f, "  serves     %s", vm->dd_vm >= 0 ? sys->vms[vm->dd_vm].name : "-");
+			if (vm->dd_dp)
+				fprintf(f, " (connection %s)", vm->dd_dp->name);
+			fprintf(f, "\n  memory     %s", vm->dd_shared ? "shared (maps all guest RAM)"
+				: "isolated, bounce window ");
+			if (!vm->dd_shared)
+				print_size(f, vm->bounce);
+			fprintf(f, "\n");
 		}
 		fprintf(f, "  budget     ");
 		print_size(f, vm->budget);
@@ -1323,13 +1582,27 @@ void sd_system_print(const struct sd_system *sys, FILE *f)
 			fprintf(f, "\n  priority   %d -> SCHED_FIFO %d\n", vm->priority, sc.rt_prio);
 		for (int d = 0; d < vm->n_devs; d++) {
 			static const char *const kinds[] = { "disk", "net", "vconsole", "rng" };
-			fprintf(f, "  %-10s %s%s(IRQ %d%s)\n", kinds[vm->devs[d].kind],
-				vm->devs[d].spec, vm->devs[d].spec[0] ? " " : "", vm->devs[d].irq,
-				vm->devs[d].irq_auto ? ", assigned" : "");
+			const struct sd_device *dev = &vm->devs[d];
+			fprintf(f, "  %-10s ", kinds[dev->kind]);
+			if (dev->dd >= 0)
+				fprintf(f, "vhost-user, served by device domain %s ",
+					sys->vms[dev->dd].name);
+			fprintf(f, "%s%s(IRQ %d%s)\n", dev->spec, dev->spec[0] ? " " : "", dev->irq,
+				dev->irq_auto ? ", assigned" : "");
 		}
 		for (int d = 0; d < vm->n_dps; d++) {
 			const struct sd_dataport *dp = vm->dps[d].dp;
 			int peer = sys->vms + dp->vm[0] == vm ? dp->vm[1] : dp->vm[0];
+			if (dp->bounce) {
+				fprintf(f, "  bounce     %s (end %s), ", dp->name, vm->dps[d].end);
+				if (dp->size)
+					print_size(f, dp->size);
+				else
+					fprintf(f, "none (shared memory)");
+				fprintf(f, ", with %s; not mapped into the guest\n",
+					sys->vms[peer].name);
+				continue;
+			}
 			fprintf(f, "  dataport   %s (end %s) at 0x%llx, ", dp->name, vm->dps[d].end,
 				(unsigned long long)vm->dps[d].gpa);
 			print_size(f, dp->size);
