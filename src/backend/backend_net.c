@@ -9,7 +9,9 @@
  *
  * The model needs no in-flight hook: every packet is copied to or from the
  * tap synchronously inside its callbacks, so nothing touches guest memory
- * once a callback returns.
+ * once a callback returns.  It does hold receive buffers between packets
+ * (its stash); when the front-end stops the receive ring while the guest
+ * lives on (QEMU's stop/cont, a reconnect), they are handed back first.
  */
 #include "backend/backend_net.h"
 
@@ -17,8 +19,16 @@
 
 #include "virtio/virtio.h"
 
+/* Queue 0 is the receive queue (virtio 1.2 section 5.1.2). */
+static void net_ring_stopping(struct virtio_device *dev, unsigned q)
+{
+	if (q == 0)
+		virtio_net_return_rx_buffers(dev);
+}
+
 struct vu_backend *backend_net_create(const struct net_options *o, char *err, size_t errlen)
 {
+	static const struct vu_backend_hooks hooks = { .ring_stopping = net_ring_stopping };
 	/* The device needs a memory view at creation; the session replaces it. */
 	static const struct guest_mem no_memory;
 	struct virtio_device *dev = virtio_net_create(o, &no_memory, "vu-net", err, errlen);
@@ -32,7 +42,7 @@ struct vu_backend *backend_net_create(const struct net_options *o, char *err, si
 	 * receive stash is bounded by its own array, not by the ring size.
 	 */
 	dev->queue_max_size = VIRTQ_MAX_SIZE;
-	vb = vu_backend_create(dev, NULL);
+	vb = vu_backend_create(dev, &hooks);
 	if (!vb) {
 		snprintf(err, errlen, "cannot set up the vhost-user session (out of memory or fds)");
 		virtio_device_destroy(dev);

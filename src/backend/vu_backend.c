@@ -174,6 +174,8 @@ static void ring_stop(struct vu_backend *vb, unsigned q)
 		return;
 	drain(vb);
 	pthread_mutex_lock(&dev->lock);
+	if (vb->hooks.ring_stopping)
+		vb->hooks.ring_stopping(dev, q);
 	r->base = dev->vqs[q].last_avail_idx;
 	virtq_deactivate(&dev->vqs[q]);
 	dev->vqs[q].ready = false;

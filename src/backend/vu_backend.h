@@ -28,6 +28,13 @@ struct virtio_device;
 struct vu_backend_hooks {
 	/* Requests of the device still in flight (touching guest memory). */
 	uint64_t (*in_flight)(struct virtio_device *dev);
+	/*
+	 * Ring q is about to stop (dev->lock held, nothing in flight): return
+	 * buffers the model took from it but holds without a request (net's
+	 * receive stash), so the index handed back covers only used entries.
+	 * May be NULL.
+	 */
+	void (*ring_stopping)(struct virtio_device *dev, unsigned q);
 };
 
 struct vu_vring {

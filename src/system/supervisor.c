@@ -354,6 +354,11 @@ static void describe_status(int status, char *buf, size_t len, bool *ok)
 	}
 }
 
+static unsigned ready_timeout_ms(const struct sup *s)
+{
+	return s->opt->dd_ready_timeout_ms ? s->opt->dd_ready_timeout_ms : SD_DD_READY_TIMEOUT_MS;
+}
+
 /*
  * Whether the device domains of VM p are ready (their sockets accept).
  * A device domain that has ended for good makes the VM fail: *dead names it.
@@ -466,7 +471,7 @@ static void start_vm(struct sup *s, struct vm_proc *p)
 	     p->restarts ? "" : " (first start)");
 	if (is_dd) {
 		p->not_ready_killed = false;
-		p->ready_deadline_ns = now + SD_DD_READY_TIMEOUT_MS * 1000000ULL;
+		p->ready_deadline_ns = now + ready_timeout_ms(s) * 1000000ULL;
 		p->next_probe_ns = now;
 		vlog(LOG_INFO, p, "serves %s %s for %s; waiting for %s to accept",
 		     sd_dd_kind_name(vm->dd_kind), vm->dd_shared ? "(shared memory)"
@@ -499,8 +504,8 @@ static void probe_dd(struct sup *s, struct vm_proc *p, uint64_t now)
 		return;
 	}
 	if (now >= p->ready_deadline_ns) {
-		vlog(LOG_ERROR, p, "%s did not accept within %d ms: killing it", p->socket,
-		     SD_DD_READY_TIMEOUT_MS);
+		vlog(LOG_ERROR, p, "%s did not accept within %u ms: killing it", p->socket,
+		     ready_timeout_ms(s));
 		p->not_ready_killed = true;
 		kill(p->pid, SIGKILL);
 		p->ready_deadline_ns = UINT64_MAX;
@@ -566,8 +571,8 @@ static void vm_exited(struct sup *s, struct vm_proc *p, int status)
 
 	describe_status(status, p->last_exit, sizeof(p->last_exit), &p->last_ok);
 	if (p->not_ready_killed)
-		snprintf(p->last_exit, sizeof(p->last_exit), "socket not ready within %d ms",
-			 SD_DD_READY_TIMEOUT_MS);
+		snprintf(p->last_exit, sizeof(p->last_exit), "socket not ready within %u ms",
+			 ready_timeout_ms(s));
 	p->pid = 0;
 	if (s->stopping || p->state == ST_STOPPING) {
 		p->state = ST_STOPPED;

@@ -25,6 +25,8 @@ struct sup_options {
 	const char *log_path;       /* supervisor log file (NULL: stderr only) */
 	const char *vmm_path;       /* NULL: $CAPVM_SYSTEM_VMM or /proc/self/exe */
 	unsigned stop_timeout_ms;   /* system down: wait this long, then SIGKILL */
+	unsigned dd_ready_timeout_ms; /* a device domain's socket must accept within
+				       * this (0: SD_DD_READY_TIMEOUT_MS) */
 };
 
 /* Directory of control sockets: SUP_CONTROL_DIR for root, else

@@ -664,6 +664,49 @@ static void net_reset(struct virtio_device *dev)
 	set_tap_offloads(n, 0);
 }
 
+/*
+ * Are the stashed chains the last ones taken from the ring, in order (no
+ * unusable chain was returned between them)?  Then the ring's next index
+ * can simply move back over them.  Checked against the avail ring itself.
+ */
+static bool rx_stash_is_ring_tail(const struct net *n, const struct virtqueue *vq)
+{
+	unsigned k = n->rx_end - n->rx_first;
+	uint16_t idx = (uint16_t)(vq->last_avail_idx - k);
+
+	if (k > vq->size)
+		return false;
+	for (unsigned i = n->rx_first; i < n->rx_end; i++, idx++) {
+		uint16_t head = __atomic_load_n(&vq->avail->ring[idx & (vq->size - 1)], __ATOMIC_RELAXED);
+		if (head != n->rx_chain[i].head)
+			return false;
+	}
+	return true;
+}
+
+void virtio_net_return_rx_buffers(struct virtio_device *dev)
+{
+	struct net *n = (struct net *)dev;
+	struct virtqueue *vq = &dev->vqs[NET_RX_QUEUE];
+	unsigned k = n->rx_end - n->rx_first;
+
+	if (vq->active && k) {
+		if (n->rx_pending)
+			n->stats.rx_dropped++;  /* the packet that was waiting for buffers */
+		if (rx_stash_is_ring_tail(n, vq)) {
+			/* Not taken after all: the guest never sees a difference. */
+			vq->last_avail_idx = (uint16_t)(vq->last_avail_idx - k);
+			vq->in_flight = vq->in_flight >= k ? (uint16_t)(vq->in_flight - k) : 0;
+		} else {
+			for (unsigned i = n->rx_first; i < n->rx_end; i++)
+				virtq_push(vq, n->rx_chain[i].head, 0);
+			virtio_notify_queue(dev, vq);
+		}
+	}
+	rx_clear(n);
+	n->rx_want_buffers = true;  /* read the tap again once the ring runs */
+}
+
 static void net_destroy(struct virtio_device *dev)
 {
 	struct net *n = (struct net *)dev;

@@ -103,6 +103,18 @@ struct virtio_device *virtio_net_create_fd(const struct net_options *o, int fd, 
 					   const struct guest_mem *mem, const char *name,
 					   char *err, size_t errlen);
 
+/*
+ * Hand back the receive buffers the device holds (taken from the ring with
+ * no packet in them yet, or a packet only partly placed).  Usually they are
+ * the last chains taken, and the ring's next index moves back over them;
+ * otherwise each becomes a used entry of length 0, which the driver drops
+ * as an empty packet.  For a transport that stops the receive ring while the
+ * driver keeps using it (a vhost-user back-end on GET_VRING_BASE, e.g.
+ * QEMU's stop/cont): else those buffers would be lost to the driver.
+ * dev->lock held.
+ */
+void virtio_net_return_rx_buffers(struct virtio_device *dev);
+
 /* The device's counters (dev must come from virtio_net_create*). */
 const struct virtio_net_stats *virtio_net_stats(const struct virtio_device *dev);
 

@@ -8,7 +8,12 @@
 #     (guest/tests/net.sh) pings the peer and moves 8 MiB each way over TCP
 #     with busybox nc; the md5sums must match.
 #   - the back-end survives the front-end's exit and serves a second QEMU
-#     (reconnect: rings, memory table and tap offloads set up again).
+#     (reconnect: rings, memory table and tap offloads set up again), whose
+#     VM is stopped and continued 12 times (HMP stop/cont) while the guest
+#     pings and sends: each stop takes the rings from the back-end
+#     (GET_VRING_BASE) and each cont gives them back; the receive buffers
+#     the back-end held must return to the guest, or its receive ring
+#     starves and the peer -> guest transfer fails.
 #   - the back-end closes the connection of a hostile front-end (a vring
 #     index that does not exist) and stays up.
 # The capvm VMM as a front-end (capvm run --net vhost-user=SOCK) is not
@@ -63,10 +68,37 @@ e2e_pass backend-starts
 head -c 8388608 /dev/urandom > "$T/send.bin"
 send_md5=$(md5sum < "$T/send.bin" | cut -d' ' -f1)
 
-# run_guest TAG MAC: one QEMU front-end run of the guest's net test, with a
-# fresh peer (receiver on :5000, sender on :5001) in the namespace.
+# stop_cont_cycles CONSOLE MONITOR N: once the guest's eth0 is up, N times
+# HMP "stop", 0.3 s, "cont", 1 s; prints "stop-cont N" when done.
+stop_cont_cycles() {
+	python3 - "$@" <<'PY'
+import socket, sys, time
+con, mon, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+deadline = time.time() + 200
+while time.time() < deadline:
+    try:
+        if b"CAPVM-NET mac" in open(con, "rb").read():
+            break
+    except OSError:
+        pass
+    time.sleep(0.2)
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect(mon)
+s.settimeout(5)
+done = 0
+for _ in range(n):
+    s.sendall(b"stop\n"); time.sleep(0.3)
+    s.sendall(b"cont\n"); time.sleep(1.0)
+    done += 1
+print("stop-cont", done)
+PY
+}
+
+# run_guest TAG MAC [STOPS]: one QEMU front-end run of the guest's net test,
+# with a fresh peer (receiver on :5000, sender on :5001) in the namespace;
+# with STOPS, the VM is stopped and continued that many times meanwhile.
 run_guest() {
-	local tag=$1 mac=$2 con=$T/qemu-$1.con rc
+	local tag=$1 mac=$2 stops=${3:-0} con=$T/qemu-$1.con rc mon=() cycler=
 	rm -f "$T/recv.bin"
 	# (-e: the program owns the connection, so neither side sees an early
 	# EOF from the other's idle stdin; busybox nc exits on the first EOF.)
@@ -77,17 +109,31 @@ run_guest() {
 		< /dev/null > /dev/null 2> "$T/nc-send.err" &
 	local r2=$!
 	E2E_PIDS+=("$r1" "$r2")
+	: > "$con"
+	if [ "$stops" -gt 0 ]; then
+		mon=(-monitor "unix:$T/mon-$tag.sock,server=on,wait=off")
+		stop_cont_cycles "$con" "$T/mon-$tag.sock" "$stops" > "$T/stops-$tag.txt" 2>&1 &
+		cycler=$!
+		E2E_PIDS+=("$cycler")
+	fi
 	e2e_run "$con" "$VM_TIMEOUT" qemu-system-x86_64 -enable-kvm -cpu host \
 		-M microvm,rtc=on,memory-backend=mem0 -m 256M \
 		-object memory-backend-memfd,id=mem0,size=256M,share=on \
 		-chardev socket,id=vn0,path="$T/vn.sock" -netdev vhost-user,id=n0,chardev=vn0 \
 		-device virtio-net-device,netdev=n0,mac="$mac" \
-		-smp 1 -nodefaults -no-user-config -nographic -no-reboot -serial stdio \
+		-smp 1 -nodefaults -no-user-config -nographic -no-reboot -serial stdio "${mon[@]}" \
 		-kernel "$CAPVM_VMLINUX" -initrd "$CAPVM_INITRD" -append "$(e2e_guest_cmdline net)"
 	rc=$?
 	kill "$r1" "$r2" 2>/dev/null
 	wait "$r1" "$r2" 2>/dev/null
 	e2e_forget_pid "$r1"; e2e_forget_pid "$r2"
+	if [ -n "$cycler" ]; then
+		kill "$cycler" 2>/dev/null
+		wait "$cycler" 2>/dev/null
+		e2e_forget_pid "$cycler"
+		E2E_WHY="$(tr '\n' '|' < "$T/stops-$tag.txt" | cut -c1-300)"
+		e2e_check "$tag-stop-cont-$stops-times" grep -q "^stop-cont $stops" "$T/stops-$tag.txt"
+	fi
 	cp "$con" "$OUT/vhost-user-net-qemu-$tag.console.log" 2>/dev/null
 	grep -a '^CAPVM-NET' "$con" | sed "s/^/    guest-$tag| /"
 
@@ -116,7 +162,12 @@ kill -0 "$backend" 2>/dev/null && e2e_pass backend-survives-frontend-exit ||
 	e2e_fail backend-survives-frontend-exit "$(tail_of "$T/backend.log")"
 
 # ------------------------------------------- a second front-end (reconnect)
-run_guest qemu2 52:54:00:77:00:03
+if command -v python3 > /dev/null; then
+	run_guest qemu2 52:54:00:77:00:03 12
+else
+	e2e_skip stop-cont "python3 not available in the test host"
+	run_guest qemu2 52:54:00:77:00:03
+fi
 
 # ------------------------------------------------- hostile front-end
 # SET_VRING_NUM for ring 7 (net has rings 0 and 1): the connection is closed.

@@ -427,6 +427,83 @@ TEST(run_command_line)
 	unload(&l);
 }
 
+/*
+ * Device domains: the back-end's command line, the VM's vhost-user disk or
+ * net device (in capvm run's attach order, after the VM's own disks),
+ * --mem-shared for shared mode, no --dataport for a bounce window, and
+ * the budgets.
+ */
+TEST(device_domain_command_lines)
+{
+	struct loaded l;
+	char **argv;
+	struct sd_vm *vm, *blk, *net;
+
+	load_one(&l,
+		 "assembly { composition { component VM a; component DeviceDomain blk0;\n"
+		 " component DeviceDomain net0;\n"
+		 " connection seL4SharedData w0(from blk0.dma, to a.vdb);\n"
+		 " connection seL4SharedData w1(from a.eth, to net0.dma); }\n"
+		 " configuration { a.kernel = \"/k\"; a.ram = 128M; a.disks = \"/own.img\";\n"
+		 " blk0.blk_image = \"/d.img,ro,serial=S1\"; w0.size = 32M;\n"
+		 " net0.net_tap = \"tap7\"; net0.memory = \"shared\"; net0.irq = 12; } }");
+	dump_diags(&l);
+	CHECK_EQ(l.rc, 0);
+	if (l.rc != 0) {
+		unload(&l);
+		return;
+	}
+	l.sys.runtime_dir = strdup("/run/x");
+	vm = vm_named(&l, "a");
+	blk = vm_named(&l, "blk0");
+	net = vm_named(&l, "net0");
+	CHECK(blk->dd_kind == SD_DD_BLK && !blk->dd_shared);
+	CHECK_EQ(blk->bounce, 32 * MiB);           /* from the connection's size */
+	CHECK(net->dd_kind == SD_DD_NET && net->dd_shared);
+	CHECK_EQ(blk->need, 32 * MiB + SD_VMM_OVERHEAD);
+	CHECK_EQ(net->need, 128 * MiB + SD_VMM_OVERHEAD);   /* maps the guest's RAM */
+	CHECK_EQ(vm->need, 128 * MiB + 32 * MiB + SD_VMM_OVERHEAD);
+	CHECK_EQ(vm->n_devs, 3);
+	CHECK(vm->devs[0].dd < 0 && vm->devs[0].irq == 16);
+	CHECK(vm->devs[1].dd == 1 && vm->devs[1].irq == 17);
+	CHECK(vm->devs[2].dd == 2 && vm->devs[2].irq == 12 && !vm->devs[2].irq_auto);
+
+	argv = sup_build_argv(&l.sys, 1, NULL, NULL);
+	CHECK_STR(argv[0], "capvm");
+	CHECK_STR(argv[1], "backend");
+	CHECK_STR(argv[2], "blk");
+	CHECK(argv_has(argv, "--socket", "/run/x/blk0.sock"));
+	CHECK(argv_has(argv, "--image", "/d.img,ro,serial=S1"));
+	sup_free_argv(argv);
+	argv = sup_build_argv(&l.sys, 2, NULL, NULL);
+	CHECK_STR(argv[2], "net");
+	CHECK(argv_has(argv, "--tap", "tap7"));
+	sup_free_argv(argv);
+	argv = sup_build_argv(&l.sys, 0, NULL, NULL);
+	CHECK_STR(argv[1], "run");
+	CHECK(argv_has(argv, "--disk", "/own.img"));
+	CHECK(argv_has(argv, "--disk", "vhost-user=/run/x/blk0.sock,mem=isolated,bounce=32M"));
+	CHECK(argv_has(argv, "--net", "vhost-user=/run/x/net0.sock,mem=shared,irq=12"));
+	CHECK(argv_has(argv, "--mem-shared", NULL));
+	CHECK(!argv_has(argv, "--dataport", NULL));
+	sup_free_argv(argv);
+	unload(&l);
+
+	/* without sizes: the 64M default window, the dataport takes its size */
+	load_one(&l, "assembly { composition { component VM a; component DeviceDomain d;\n"
+		     " connection seL4SharedData w(from d.dma, to a.vda); }\n"
+		     " configuration { a.kernel = \"/k\"; d.blk_image = \"/x.img\"; } }");
+	CHECK_EQ(l.rc, 0);
+	if (l.rc == 0) {
+		CHECK_EQ(vm_named(&l, "d")->bounce, SD_DEFAULT_BOUNCE);
+		CHECK_EQ(l.sys.dps[0].size, SD_DEFAULT_BOUNCE);
+		argv = sup_build_argv(&l.sys, 0, NULL, NULL);
+		CHECK(!argv_has(argv, "--mem-shared", NULL));
+		sup_free_argv(argv);
+	}
+	unload(&l);
+}
+
 /* ---- malformed descriptions ---- */
 
 struct bad_case {
@@ -439,6 +516,10 @@ struct bad_case {
 #define C1 "assembly {\n composition {\n  component VM vm0;\n }\n configuration {\n  vm0.kernel = \"k\";\n"
 /* settings after C1 start on line 7, column 3 */
 #define CE "\n }\n}\n"
+
+#define DD1 "assembly {\n composition {\n  component VM vm0;\n  component DeviceDomain dd;\n" \
+	"  connection seL4SharedData win(from dd.dma, to vm0.vda);\n }\n configuration {\n" \
+	"  vm0.kernel = \"k\";\n"
 
 static const struct bad_case bad_cases[] = {
 	{ "missing_semicolon", "assembly {\n composition {\n  component VM vm0\n }\n}\n",
@@ -560,6 +641,56 @@ static const struct bad_case bad_cases[] = {
 	  "assembly { composition { component DeviceDomain dd; }\n"
 	  " configuration { dd.device = \"blk\";\n dd.kernel = \"k\"; } }", 3, 5,
 	  "attribute 'kernel' does not apply to a DeviceDomain" },
+	/* device domains; DD1's settings start on line 9, column 3 */
+	{ "dd_unknown_device_kind", DD1 "  dd.device = \"gpu\";" CE, 9, 15,
+	  "unknown device kind 'gpu' for device domain dd (known: blk, net)" },
+	{ "dd_missing_image", DD1 "  dd.device = \"blk\";" CE, 9, 15,
+	  "device domain dd (blk) has no image" },
+	{ "dd_serves_nothing", DD1 "  dd.restart = \"always\";" CE, 4, 26,
+	  "device domain dd serves no device" },
+	{ "dd_image_and_tap", DD1 "  dd.blk_image = \"d.img\";\n  dd.net_tap = \"tap0\";" CE, 9, 18,
+	  "sets both blk_image and net_tap" },
+	{ "dd_vm_side_not_a_vm",
+	  "assembly {\n composition {\n  component DeviceDomain a;\n  component DeviceDomain b;\n"
+	  "  connection seL4SharedData w(from a.dma, to b.dma);\n }\n configuration {\n"
+	  "  a.blk_image = \"x.img\"; b.blk_image = \"y.img\";" CE, 5, 46,
+	  "connection 'w' joins two device domains (a, b); the other side of a device domain "
+	  "must be a VM" },
+	{ "dd_not_connected",
+	  "assembly {\n composition {\n  component VM vm0;\n  component DeviceDomain dd;\n }\n"
+	  " configuration {\n  vm0.kernel = \"k\";\n  dd.blk_image = \"d.img\";" CE, 4, 26,
+	  "device domain dd is not connected to a VM" },
+	{ "dd_window_too_small", DD1 "  dd.blk_image = \"d.img\";\n  dd.bounce_window = 64M;\n"
+	  "  win.size = 2M;" CE, 11, 14,
+	  "dataport 'win' (2048 KiB) is too small for the bounce window of dd "
+	  "(dd.bounce_window = 65536 KiB)" },
+	{ "dd_bounce_out_of_range", DD1 "  dd.blk_image = \"d.img\";\n  dd.bounce_window = 512K;" CE,
+	  10, 22, "dd.bounce_window must be a multiple of 4K from 1M to 256M" },
+	{ "dd_bad_memory_mode", DD1 "  dd.blk_image = \"d.img\";\n  dd.memory = \"private\";" CE,
+	  10, 15, "dd.memory must be \"isolated\"" },
+	{ "dd_two_domains_one_slot",
+	  "assembly {\n composition {\n  component VM vm0;\n  component DeviceDomain d1;\n"
+	  "  component DeviceDomain d2;\n"
+	  "  connection seL4SharedData w1(from d1.dma, to vm0.vda);\n"
+	  "  connection seL4SharedData w2(from d2.dma, to vm0.vda);\n }\n configuration {\n"
+	  "  vm0.kernel = \"k\"; d1.blk_image = \"x.img\"; d2.blk_image = \"y.img\";" CE, 7, 48,
+	  "vm0.vda is already served by device domain d1 (connection 'w1'); one device slot "
+	  "has one back-end" },
+	{ "dd_serves_two_vms",
+	  "assembly {\n composition {\n  component VM a;\n  component VM b;\n"
+	  "  component DeviceDomain dd;\n"
+	  "  connection seL4SharedData w1(from dd.dma, to a.vda);\n"
+	  "  connection seL4SharedData w2(from dd.dma2, to b.vda);\n }\n configuration {\n"
+	  "  a.kernel = \"k\"; b.kernel = \"k\"; dd.blk_image = \"x.img\";" CE, 7, 37,
+	  "device domain dd already serves a (connection 'w1' at bad.camkes:6:29)" },
+	{ "dd_window_has_no_address", DD1 "  dd.blk_image = \"d.img\";\n  vm0.vda_paddr = 0xc0000000;" CE,
+	  10, 7, "'win' is the bounce window of a device domain; it is not mapped into the guest" },
+	{ "dd_bad_tap_name", DD1 "  dd.net_tap = \"tap/0\";" CE, 9, 16,
+	  "dd.net_tap: 'tap/0' is not a network interface name" },
+	{ "dd_bad_irq", DD1 "  dd.blk_image = \"d.img\";\n  dd.irq = 9;" CE, 10, 12,
+	  "dd: invalid IRQ '9'" },
+	{ "dd_vm_attribute", DD1 "  dd.blk_image = \"d.img\";\n  dd.ram = 64M;" CE, 10, 6,
+	  "attribute 'ram' does not apply to a DeviceDomain (dd)" },
 };
 
 TEST(malformed_descriptions)
@@ -632,6 +763,7 @@ int main(void)
 	RUN(dataport_auto_placement);
 	RUN(priority_mapping_monotonic);
 	RUN(run_command_line);
+	RUN(device_domain_command_lines);
 	RUN(malformed_descriptions);
 	RUN(missing_file);
 	return test_exit();
