@@ -19,7 +19,9 @@
 #   randread  4 KiB random reads
 #   seqread   128 KiB sequential reads
 # each for RUNTIME seconds (BENCH_BLK_RUNTIME, default 10; --quick: 1
-# iteration of 3 s and no trace run unless --trace).
+# iteration of 3 s and no trace run unless --trace).  BENCH_BLK_VMMS picks
+# the VMM variants (see start_vmm below; default "capvm qemu"),
+# BENCH_BLK_HOST_CPUS the test host's vCPUs (default 1).
 # Around each job the guest prints marks; at each mark this script reads
 # KVM's debugfs counters (/sys/kernel/debug/kvm/*, sums over live VMs), so
 # that the exits of the job's window are known while the VM is alive.
@@ -43,6 +45,12 @@ for a in "$@"; do
 	   iters=$a ;;
 	esac
 done
+# Settings reach the test host only as CAPVM_* variables.
+: "${BENCH_BLK_VMMS:=${CAPVM_BENCH_BLK_VMMS:-capvm qemu}}"
+: "${BENCH_BLK_RUNTIME:=${CAPVM_BENCH_BLK_RUNTIME:-}}"
+: "${BENCH_BLK_HOST_CPUS:=${CAPVM_BENCH_BLK_HOST_CPUS:-1}}"
+export CAPVM_BENCH_BLK_VMMS=$BENCH_BLK_VMMS CAPVM_BENCH_BLK_RUNTIME=$BENCH_BLK_RUNTIME \
+	CAPVM_BENCH_BLK_HOST_CPUS=$BENCH_BLK_HOST_CPUS
 if [ $quick -eq 1 ]; then
 	: "${iters:=1}" "${trace:=0}"; runtime=3
 else
@@ -58,9 +66,9 @@ if [ -z "${CAPVM_IN_TESTHOST:-}" ]; then
 fi
 : "${CAPVM_OUT:=$E2E_SRC/build/bench}"
 export CAPVM_OUT
-nvmms=$(wc -w <<< "${BENCH_BLK_VMMS:-capvm qemu}")
+nvmms=$(wc -w <<< "$BENCH_BLK_VMMS")
 runs=$((iters * nvmms + trace * 2))
-e2e_enter_kvm --mem 3072 --timeout $((300 + runs * (180 + 3 * runtime))) -- "$0" "$@"
+e2e_enter_kvm --mem 3072 --cpus "$BENCH_BLK_HOST_CPUS" --timeout $((300 + runs * (180 + 3 * runtime))) -- "$0" "$@"
 
 MEM_MIB=512
 IMG_MIB=1024
@@ -159,15 +167,18 @@ boot() {
 # The VMM variants (BENCH_BLK_VMMS, default "capvm qemu"):
 #   capvm           virtio-blk in the VMM, default options (interrupt coalescing on)
 #   capvm-nocoal    the same with coalesce=0 (an interrupt for every kick)
+#   capvm-coalN     the same with coalesce=N (µs)
 #   capvm-shared    the VMM as vhost-user front-end, `capvm backend blk` in
 #                   another process mapping all guest RAM (--mem-shared)
 #   capvm-isolated  the same, the back-end seeing only a bounce window
 #   qemu            QEMU 7.2 microvm, virtio-blk-device, aio=io_uring
-VMMS=(${BENCH_BLK_VMMS:-capvm qemu})
+VMMS=($BENCH_BLK_VMMS)
 for v in "${VMMS[@]}"; do
-	case $v in capvm|capvm-nocoal|capvm-shared|capvm-isolated|qemu) ;;
+	case $v in capvm|capvm-nocoal|capvm-coal[1-9]*|capvm-shared|capvm-isolated|qemu) ;;
 	*) echo "$0: unknown VMM variant '$v' in BENCH_BLK_VMMS" >&2; exit 2 ;;
 	esac
+	[[ $v != capvm-coal* || ${v#capvm-coal} =~ ^[0-9]+$ ]] ||
+		{ echo "$0: capvm-coalN needs a number of µs, not '$v'" >&2; exit 2; }
 done
 
 # back_end_start: `capvm backend blk` on the image, waits for its socket.
@@ -193,6 +204,7 @@ start_vmm() {  # start_vmm VMM CONSOLE
 	case $1 in
 	capvm) boot "$2" "${run[@]}" --disk "$loopdev,cache=none" ;;
 	capvm-nocoal) boot "$2" "${run[@]}" --disk "$loopdev,cache=none,coalesce=0" ;;
+	capvm-coal*) boot "$2" "${run[@]}" --disk "$loopdev,cache=none,coalesce=${1#capvm-coal}" ;;
 	capvm-shared|capvm-isolated)
 		back_end_start || { RC=1; return; }
 		boot "$2" "${run[@]}" --mem-shared \
