@@ -67,6 +67,13 @@ struct vu_backend {
 	uint64_t messages;               /* requests handled (counter) */
 	volatile int *stop;              /* vu_backend_listen's stop flag */
 	int dev_epoll;                   /* the device's fds, edge-triggered */
+	/*
+	 * Called by vu_backend_listen once the socket listens, before the
+	 * first front-end (capvm backend enters its sandbox there); non-zero
+	 * ends vu_backend_listen with -1.  May be NULL.
+	 */
+	int (*listening)(struct vu_backend *vb, int listen_fd, void *opaque);
+	void *listening_opaque;
 	/* When set, the session must end (protocol violation). */
 	bool broken;
 };

@@ -659,7 +659,8 @@ static struct sd_dp_map *find_end(struct sd_vm *vm, const char *end)
 /*
  * blk_image = "PATH[,ro][,serial=S][,cache=...]": the image and options of
  * `capvm backend blk --image`.  The path is resolved like a disk's and
- * must exist; the options are checked by the back-end itself.
+ * must exist ("null" is the disk without storage); the options are checked
+ * by the back-end itself.
  */
 static void set_dd_image(struct validator *v, struct sd_vm *dd, const struct sd_setting *s,
 			 const char *text)
@@ -672,8 +673,9 @@ static void set_dd_image(struct validator *v, struct sd_vm *dd, const struct sd_
 		return;
 	}
 	path = xasprintf("%.*s", (int)plen, text);
-	res = resolve_input(v, &s->val.loc, path);
-	if (v->host->check_files && !file_exists(res))
+	/* "null": capvm's disk without storage (null[,size=S]), no file */
+	res = strcmp(path, "null") ? resolve_input(v, &s->val.loc, path) : xstrdup(path);
+	if (strcmp(path, "null") && v->host->check_files && !file_exists(res))
 		ERR(s->val.loc, "%s.blk_image: file '%s' not found (looked for %s)", dd->name, path,
 		    res);
 	free(dd->dd_image);
