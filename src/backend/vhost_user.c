@@ -205,7 +205,7 @@ void vhost_user_reply_init(struct vhost_user_msg *reply, const struct vhost_user
 }
 
 /* Payload sizes: exact, or "none" (0, some front-ends send a u64 anyway). */
-enum payload_kind { P_NONE, P_U64, P_STATE, P_ADDR, P_MEM, P_CONFIG, P_UNKNOWN };
+enum payload_kind { P_NONE, P_U64, P_STATE, P_ADDR, P_MEM, P_CONFIG, P_INFLIGHT, P_UNKNOWN };
 
 static enum payload_kind payload_of(uint32_t request)
 {
@@ -236,6 +236,9 @@ static enum payload_kind payload_of(uint32_t request)
 	case VHOST_USER_GET_CONFIG:
 	case VHOST_USER_SET_CONFIG:
 		return P_CONFIG;
+	case VHOST_USER_GET_INFLIGHT_FD:
+	case VHOST_USER_SET_INFLIGHT_FD:
+		return P_INFLIGHT;
 	default:
 		return P_UNKNOWN;
 	}
@@ -357,6 +360,13 @@ int vhost_user_check_request(const struct vhost_user_msg *m, unsigned max_vrings
 		if (m->hdr.size != VHOST_USER_CONFIG_HDR_SIZE + m->p.config.size)
 			return err_fail(err, errlen, "%s: payload of %u bytes for %u config bytes", rn,
 				    m->hdr.size, m->p.config.size);
+		break;
+	case P_INFLIGHT:
+		/* Sizes and counts are checked by the back-end against its device. */
+		if (m->hdr.size != sizeof(struct vhost_user_inflight))
+			return err_fail(err, errlen, "%s: payload of %u bytes (expected %zu)", rn,
+				    m->hdr.size, sizeof(struct vhost_user_inflight));
+		want_fds = req == VHOST_USER_SET_INFLIGHT_FD ? 1 : 0;
 		break;
 	}
 	if (m->nr_fds != want_fds)

@@ -110,6 +110,14 @@ struct vhost_user_config {
 	uint8_t region[VHOST_USER_MAX_CONFIG_SIZE];
 };
 
+/* GET_INFLIGHT_FD / SET_INFLIGHT_FD payload (with the front-end's padding: 24 bytes). */
+struct vhost_user_inflight {
+	uint64_t mmap_size;
+	uint64_t mmap_offset;
+	uint16_t num_queues;
+	uint16_t queue_size;
+};
+
 #define VHOST_USER_CONFIG_HDR_SIZE 12
 #define VHOST_USER_MEM_TABLE_HDR_SIZE 8
 
@@ -119,6 +127,7 @@ union vhost_user_payload {
 	struct vhost_user_vring_addr addr;
 	struct vhost_user_mem_table mem;
 	struct vhost_user_config config;
+	struct vhost_user_inflight inflight;
 	uint8_t raw[VHOST_USER_CONFIG_HDR_SIZE + VHOST_USER_MAX_CONFIG_SIZE];
 };
 

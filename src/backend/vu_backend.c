@@ -177,6 +177,7 @@ static void ring_stop(struct vu_backend *vb, unsigned q)
 	if (vb->hooks.ring_stopping)
 		vb->hooks.ring_stopping(dev, q);
 	r->base = dev->vqs[q].last_avail_idx;
+	vu_inflight_ring_stop(&vb->inflight, q, &dev->vqs[q]);
 	virtq_deactivate(&dev->vqs[q]);
 	dev->vqs[q].ready = false;
 	r->started = false;
@@ -226,10 +227,15 @@ static int ring_try_start(struct vu_backend *vb, unsigned q, char *err, size_t e
 		vq->last_avail_idx = r->base;
 		vq->used_idx = __atomic_load_n(&vq->used->idx, __ATOMIC_ACQUIRE);
 		r->call_used = vq->used_idx;
-		if (first && dev->ops->activate && dev->ops->activate(dev))
+		/* With an inflight area, requests a crashed back-end took are redone first. */
+		if (vu_inflight_ring_start(&vb->inflight, q, vq, r->num, vq->used_idx,
+					   &vq->last_avail_idx, err, errlen) < 0)
+			rc = -1;
+		else if (first && dev->ops->activate && dev->ops->activate(dev))
 			rc = err_fail(err, errlen, "device refused activation");
 	}
 	if (rc) {
+		vu_inflight_ring_stop(&vb->inflight, q, vq);
 		virtq_deactivate(vq);
 		vq->ready = false;
 		if (first)
@@ -319,6 +325,7 @@ void vu_backend_disconnect(struct vu_backend *vb)
 {
 	reset_rings(vb);
 	unmap_memory(vb);
+	vu_inflight_unmap(&vb->inflight);
 	vb->features = vb->protocol_features = 0;
 	vb->owner = false;
 	vb->broken = false;
@@ -342,6 +349,7 @@ static bool has_reply(uint32_t request)
 	case VHOST_USER_GET_QUEUE_NUM:
 	case VHOST_USER_GET_CONFIG:
 	case VHOST_USER_GET_MAX_MEM_SLOTS:
+	case VHOST_USER_GET_INFLIGHT_FD:
 		return true;
 	default:
 		return false;
@@ -391,6 +399,12 @@ static int handle_set(struct vu_backend *vb, struct vhost_user_msg *m, char *err
 		return set_mem_table(vb, m, err, errlen);
 	case VHOST_USER_SET_CONFIG:
 		return err_fail(err, errlen, "the device's config space is read-only");
+	case VHOST_USER_SET_INFLIGHT_FD:
+		if (any_started(vb))
+			return err_fail(err, errlen, "inflight area change while rings run");
+		/* The fd is closed by our caller; the mapping stays. */
+		return vu_inflight_map(&vb->inflight, m->fds[0], &m->p.inflight, nr_vrings(vb),
+				       dev->queue_max_size, err, errlen);
 	default:
 		break;
 	}
@@ -500,6 +514,24 @@ static void handle_get(struct vu_backend *vb, struct vhost_user_msg *m, struct v
 		vhost_user_reply_init(reply, m, sizeof(struct vhost_user_vring_state));
 		reply->p.state.index = q;
 		reply->p.state.num = r->base;
+		break;
+	}
+	case VHOST_USER_GET_INFLIGHT_FD: {
+		char why[256];
+		uint64_t size = 0;
+		int fd = vu_inflight_create_fd(m->p.inflight.num_queues, m->p.inflight.queue_size,
+					       nr_vrings(vb), dev->queue_max_size, &size, why, sizeof(why));
+		/* A zero mmap_size without an fd tells the front-end: no inflight area. */
+		vhost_user_reply_init(reply, m, sizeof(struct vhost_user_inflight));
+		reply->p.inflight = m->p.inflight;
+		reply->p.inflight.mmap_offset = 0;
+		reply->p.inflight.mmap_size = size;
+		if (fd >= 0) {
+			reply->fds[0] = fd;
+			reply->nr_fds = 1;
+		} else {
+			log_warn(dev->name, "GET_INFLIGHT_FD: %s", why);
+		}
 		break;
 	}
 	case VHOST_USER_GET_CONFIG: {
@@ -663,9 +695,12 @@ int vu_backend_serve(struct vu_backend *vb, int sock)
 		}
 		if (h > 0 && vhost_user_send(sock, reply)) {
 			log_error(vb->dev->name, "sending a reply: %s", strerror(errno));
+			vhost_user_msg_close_fds(reply);
 			rc = -1;
 			break;
 		}
+		if (h > 0)
+			vhost_user_msg_close_fds(reply);  /* our copies of the fds it carried */
 	}
 	vu_backend_disconnect(vb);
 	free(m);
@@ -695,11 +730,6 @@ int vu_backend_listen(struct vu_backend *vb, const char *path, volatile int *sto
 		return -1;
 	}
 	vb->stop = stop;
-	if (vb->listening && vb->listening(vb, lsock, vb->listening_opaque)) {
-		close(lsock);
-		unlink(path);
-		return -1;
-	}
 	log_info(vb->dev->name, "vhost-user back-end listening on %s", path);
 	while (!stop || !*stop) {
 		int sock = accept4(lsock, NULL, NULL, SOCK_CLOEXEC);

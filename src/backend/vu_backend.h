@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "backend/vhost_user.h"
+#include "backend/vu_inflight.h"
 #include "virtio/guest_mem.h"
 
 struct virtio_device;
@@ -67,13 +68,7 @@ struct vu_backend {
 	uint64_t messages;               /* requests handled (counter) */
 	volatile int *stop;              /* vu_backend_listen's stop flag */
 	int dev_epoll;                   /* the device's fds, edge-triggered */
-	/*
-	 * Called by vu_backend_listen once the socket listens, before the
-	 * first front-end (capvm backend enters its sandbox there); non-zero
-	 * ends vu_backend_listen with -1.  May be NULL.
-	 */
-	int (*listening)(struct vu_backend *vb, int listen_fd, void *opaque);
-	void *listening_opaque;
+	struct vu_inflight inflight;     /* SET_INFLIGHT_FD: survives our crash */
 	/* When set, the session must end (protocol violation). */
 	bool broken;
 };
@@ -81,7 +76,7 @@ struct vu_backend {
 /* Protocol features we offer. */
 #define VU_BACKEND_PROTOCOL_FEATURES \
 	((1ull << VHOST_USER_PROTOCOL_F_MQ) | (1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK) | \
-	 (1ull << VHOST_USER_PROTOCOL_F_CONFIG))
+	 (1ull << VHOST_USER_PROTOCOL_F_CONFIG) | (1ull << VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD))
 
 /* Wrap dev (its dev->mem is replaced by the back-end's view).  NULL on OOM. */
 struct vu_backend *vu_backend_create(struct virtio_device *dev, const struct vu_backend_hooks *hooks);

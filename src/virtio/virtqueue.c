@@ -114,22 +114,31 @@ int virtq_pop(struct virtqueue *vq, struct virtq_chain *c)
 	uint16_t size = vq->size, avail_idx, head, idx;
 	const uint8_t *table;  /* descriptor table, possibly unaligned (indirect) */
 	uint32_t table_len, count = 0;
-	bool in_indirect = false, seen_writable = false;
+	bool in_indirect = false, seen_writable = false, resubmitted = false;
 
 	if (!vq_usable(vq))
 		return -1;
 
-	avail_idx = __atomic_load_n(&vq->avail->idx, __ATOMIC_ACQUIRE);
-	if (avail_idx == vq->last_avail_idx)
-		return 0;
-	if ((uint16_t)(avail_idx - vq->last_avail_idx) > size)
-		return vq_fail(vq, "queue %u: avail idx %u jumped more than the queue size %u "
-			       "past %u", vq->index, avail_idx, size, vq->last_avail_idx);
+	if (vq->tracker && vq->tracker->resubmit &&
+	    vq->tracker->resubmit(vq->tracker_opaque, &head)) {
+		/* A chain taken before a back-end restart, not completed. */
+		resubmitted = true;
+		if (head >= size)
+			return vq_fail(vq, "queue %u: resubmitted head %u >= size %u",
+				       vq->index, head, size);
+	} else {
+		avail_idx = __atomic_load_n(&vq->avail->idx, __ATOMIC_ACQUIRE);
+		if (avail_idx == vq->last_avail_idx)
+			return 0;
+		if ((uint16_t)(avail_idx - vq->last_avail_idx) > size)
+			return vq_fail(vq, "queue %u: avail idx %u jumped more than the queue size %u "
+				       "past %u", vq->index, avail_idx, size, vq->last_avail_idx);
 
-	head = READ_ONCE_U16(&vq->avail->ring[vq->last_avail_idx & (size - 1)]);
-	if (head >= size)
-		return vq_fail(vq, "queue %u: avail ring entry %u is head %u >= size %u",
-			       vq->index, vq->last_avail_idx, head, size);
+		head = READ_ONCE_U16(&vq->avail->ring[vq->last_avail_idx & (size - 1)]);
+		if (head >= size)
+			return vq_fail(vq, "queue %u: avail ring entry %u is head %u >= size %u",
+				       vq->index, vq->last_avail_idx, head, size);
+	}
 
 	c->head = head;
 	c->nr_readable = c->nr_writable = 0;
@@ -213,9 +222,12 @@ int virtq_pop(struct virtqueue *vq, struct virtq_chain *c)
 				       vq->index, idx, table_len);
 	}
 
-	vq->last_avail_idx++;
+	if (!resubmitted)
+		vq->last_avail_idx++;
 	vq->in_flight++;
 	vq->popped++;
+	if (vq->tracker && vq->tracker->popped)
+		vq->tracker->popped(vq->tracker_opaque, head);
 	return 1;
 }
 
@@ -225,12 +237,16 @@ void virtq_push(struct virtqueue *vq, uint16_t head, uint32_t written)
 
 	if (!vq->active)
 		return;
+	if (vq->tracker && vq->tracker->pushing)
+		vq->tracker->pushing(vq->tracker_opaque, head);
 	e = &vq->used->ring[vq->used_idx & (vq->size - 1)];
 	WRITE_ONCE_U32(&e->id, head);
 	WRITE_ONCE_U32(&e->len, written);
 	vq->used_idx++;
 	/* Publish the element before the index that covers it. */
 	__atomic_store_n(&vq->used->idx, vq->used_idx, __ATOMIC_RELEASE);
+	if (vq->tracker && vq->tracker->pushed)
+		vq->tracker->pushed(vq->tracker_opaque, head, vq->used_idx);
 	if (vq->in_flight)
 		vq->in_flight--;
 	vq->pushed++;

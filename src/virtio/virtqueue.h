@@ -90,6 +90,21 @@ static inline uint16_t *virtq_avail_event(struct virtq_used *used, uint16_t size
 
 struct virtio_device;
 
+/*
+ * Optional observer of a queue's chains, for vhost-user back-ends that keep
+ * an inflight table which outlives their process (backend/vu_inflight.h).
+ * Each hook may be NULL.  resubmit: a head to hand out again before new
+ * avail entries (true with *head set); popped: a chain was taken, before
+ * the device sees it; pushing: just before its used element is written;
+ * pushed: after used->idx (now used_idx) was published.
+ */
+struct virtq_tracker {
+	bool (*resubmit)(void *opaque, uint16_t *head);
+	void (*popped)(void *opaque, uint16_t head);
+	void (*pushing)(void *opaque, uint16_t head);
+	void (*pushed)(void *opaque, uint16_t head, uint16_t used_idx);
+};
+
 struct virtqueue {
 	struct virtio_device *dev;
 	uint16_t index;              /* queue number within the device */
@@ -122,6 +137,10 @@ struct virtqueue {
 	/* Counters (read by the monitor; written only by the queue's thread). */
 	uint64_t popped;
 	uint64_t pushed;
+
+	/* Set by the transport after virtq_activate (NULL: none); cleared by reset. */
+	const struct virtq_tracker *tracker;
+	void *tracker_opaque;
 };
 
 /*

@@ -105,8 +105,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (m.hdr.request == VHOST_USER_SET_VRING_KICK && nr_kicks < VHOST_USER_MAX_VRINGS)
 				kick_fds[nr_kicks++] = dup(fd);
 		}
+		memset(&reply, 0, sizeof(reply));
 		if (vu_backend_handle(vb, &m, &reply, err, sizeof(err)) < 0)
 			break;  /* the real loop closes the connection here */
+		vhost_user_msg_close_fds(&reply);  /* GET_INFLIGHT_FD answers with an fd */
 		for (int i = 0; i < nr_kicks; i++) {
 			uint64_t one = 1;
 			if (kick_fds[i] >= 0 && write(kick_fds[i], &one, sizeof(one)) < 0)
