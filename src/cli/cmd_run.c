@@ -58,6 +58,9 @@ static void run_usage(FILE *f)
 "                       is a device without storage, for benchmarks; coalesce:\n"
 "                       longest interrupt-coalescing window (default 200, 0 = off)\n"
 "                       is a device without storage, for benchmarks\n"
+"  --disk vhost-user=SOCK[,mem=shared|isolated][,bounce=SIZE]\n"
+"                       virtio-blk served by a vhost-user back-end (capvm backend blk,\n"
+"                       qemu-storage-daemon); mem=shared implies --mem-shared\n"
 "                       (,irq=N on --disk/--net names the interrupt line)\n"
 "  --rng                virtio-rng fed from getrandom()\n"
 "  --net tap=NAME[,mac=MAC][,mtu=N]\n"
@@ -390,6 +393,8 @@ int cmd_run(int argc, char **argv)
 		return usage_error("unexpected argument", argv[optind]);
 	if (!cfg.kernel_path)
 		return usage_error("--kernel is required", NULL);
+	if (run_devices_need_shared_ram(&devs))
+		cfg.mem_shared = true;  /* a vhost-user back-end maps guest RAM */
 
 	log_set_vm(cfg.name ? cfg.name : "vm");
 	if (log_path && log_set_file(log_path) < 0) {

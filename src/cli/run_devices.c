@@ -55,11 +55,32 @@ int run_devices_parse_disk(struct run_devices *d, const char *spec, char *err, s
 		return -1;
 	}
 	char rest[4096 + 256];
-	if (take_irq(spec, rest, sizeof(rest), &d->disk_irq[d->nr_disks], err, errlen) < 0 ||
-	    virtio_blk_parse(rest, &d->disks[d->nr_disks], err, errlen) < 0)
+	if (take_irq(spec, rest, sizeof(rest), &d->disk_irq[d->nr_disks], err, errlen) < 0)
 		return -1;
-	d->nr_disks++;
+	int vu = vu_proxy_parse(rest, &d->disk_vu[d->nr_disks], err, errlen);
+	if (vu < 0)
+		return -1;
+	if (vu > 0) {
+		struct blk_options *o = &d->disks[d->nr_disks];
+		const char *sock = d->disk_vu[d->nr_disks].socket;
+		memset(o, 0, sizeof(*o));
+		memcpy(o->path, "vhost-user:", 11);
+		memcpy(o->path + 11, sock, strlen(sock) + 1);  /* < 108 bytes: fits */
+		d->disk_vhost_user[d->nr_disks++] = true;
+		return 0;
+	}
+	if (virtio_blk_parse(rest, &d->disks[d->nr_disks], err, errlen) < 0)
+		return -1;
+	d->disk_vhost_user[d->nr_disks++] = false;
 	return 0;
+}
+
+bool run_devices_need_shared_ram(const struct run_devices *d)
+{
+	for (int i = 0; i < d->nr_disks; i++)
+		if (d->disk_vhost_user[i] && d->disk_vu[i].mem == VU_PROXY_MEM_SHARED)
+			return true;
+	return false;
 }
 
 int run_devices_parse_net(struct run_devices *d, const char *spec, char *err, size_t errlen)
@@ -92,6 +113,7 @@ int run_devices_parse_vconsole(struct run_devices *d, const char *spec, char *er
 static int run_devices_attach(struct run_devices *d, struct vm *vm, struct virtio_device *dev,
 			      uint32_t want_gsi, char *err, size_t errlen)
 {
+	bool external = vu_proxy_external_queues(dev);
 	uint64_t base;
 	uint32_t gsi;
 
@@ -99,13 +121,38 @@ static int run_devices_attach(struct run_devices *d, struct vm *vm, struct virti
 		snprintf(err, errlen, "%s: no free virtio-mmio slot or interrupt line", dev->name);
 		return -1;
 	}
-	struct virtio_mmio *t = virtio_mmio_create(dev, base, gsi);
+	struct virtio_mmio *t = external ? virtio_mmio_create_external(dev, base, gsi)
+					 : virtio_mmio_create(dev, base, gsi);
 	if (!t) {
 		snprintf(err, errlen, "cannot create the virtio-mmio transport for %s", dev->name);
+		virtio_device_destroy(dev);
 		return -1;
 	}
+	/* shared-memory vhost-user: the back-end gets the KVM eventfds */
+	if (external)
+		vu_proxy_set_transport_fds(dev, t->kick_fd, t->irq_fd);
 	d->transports[d->nr_transports++] = t;
 	return vm_add_virtio(vm, t, err, errlen);
+}
+
+/* A disk served by a vhost-user back-end (backend/vu_proxy.h). */
+static struct virtio_device *create_vhost_user(struct run_devices *d, int i, struct vm *vm,
+					       const struct guest_mem *mem, const char *name,
+					       char *err, size_t errlen)
+{
+	struct vu_proxy_ram ram = { .fd = -1 };
+	struct vm_ram_slot slots[VU_PROXY_MAX_RAM_SLOTS];
+
+	if (d->disk_vu[i].mem == VU_PROXY_MEM_SHARED) {
+		int n = vm_ram_slots(vm, slots, VU_PROXY_MAX_RAM_SLOTS, &ram.fd);
+		for (int s = 0; s < n; s++) {
+			ram.slots[s].gpa = slots[s].gpa;
+			ram.slots[s].size = slots[s].size;
+			ram.slots[s].fd_offset = slots[s].fd_offset;
+		}
+		ram.nr_slots = n > 0 ? n : 0;
+	}
+	return vu_proxy_create(&d->disk_vu[i], VIRTIO_ID_BLOCK, mem, &ram, name, err, errlen);
 }
 
 int run_devices_create(struct run_devices *d, struct vm *vm, char *err, size_t errlen)
@@ -123,7 +170,11 @@ int run_devices_create(struct run_devices *d, struct vm *vm, char *err, size_t e
 	}
 	for (int i = 0; i < d->nr_disks; i++) {
 		snprintf(name, sizeof(name), "blk%d", i);
-		struct virtio_device *dev = virtio_blk_create(&d->disks[i], mem, name, err, errlen);
+		struct virtio_device *dev;
+		if (d->disk_vhost_user[i])
+			dev = create_vhost_user(d, i, vm, mem, name, err, errlen);
+		else
+			dev = virtio_blk_create(&d->disks[i], mem, name, err, errlen);
 		if (!dev || run_devices_attach(d, vm, dev, d->disk_irq[i], err, errlen) < 0)
 			return -1;
 	}

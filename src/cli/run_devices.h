@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "backend/vu_proxy.h"
 #include "virtio/blk.h"
 #include "virtio/net.h"
 
@@ -26,6 +27,10 @@ struct virtio_device;
 struct run_devices {
 	int nr_disks;
 	struct blk_options disks[RUN_MAX_DISKS];
+	/* --disk vhost-user=SOCK: served by a back-end process (disks[i] then
+	 * only names the socket, for the monitor) */
+	bool disk_vhost_user[RUN_MAX_DISKS];
+	struct vu_proxy_options disk_vu[RUN_MAX_DISKS];
 	bool rng;
 	int nr_nets;
 	struct net_options nets[RUN_MAX_NETS];
@@ -42,6 +47,11 @@ struct run_devices {
 
 /* --disk SPEC: returns 0 or -1 with a message in err. */
 int run_devices_parse_disk(struct run_devices *d, const char *spec, char *err, size_t errlen);
+/*
+ * Does a device need guest RAM in a memfd (a vhost-user disk with
+ * mem=shared)?  capvm run then turns --mem-shared on by itself.
+ */
+bool run_devices_need_shared_ram(const struct run_devices *d);
 /* --net SPEC and --virtio-console SPEC: 0 or -1 with a message in err. */
 int run_devices_parse_net(struct run_devices *d, const char *spec, char *err, size_t errlen);
 int run_devices_parse_vconsole(struct run_devices *d, const char *spec, char *err, size_t errlen);

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "arch/x86/vm.h"
+#include "backend/vu_proxy.h"
 #include "cli/run_devices.h"
 #include "monitor/monitor.h"
 #include "virtio/blk.h"
@@ -147,6 +148,20 @@ static int rm_query_counters(void *opaque, struct monitor_counter *c, size_t max
 		DEV_COUNTER(needs_reset);
 		DEV_COUNTER(resets);
 #undef DEV_COUNTER
+		if (vu_proxy_is(d)) {
+			const struct vu_proxy_stats *ps = vu_proxy_stats(d);
+#define VU_COUNTER(field) do { \
+			snprintf(name, sizeof(name), "%s.vhost_user.%s", dn, #field); \
+			n = add_counter(c, max, n, name, ps->field); } while (0)
+			VU_COUNTER(connects);
+			VU_COUNTER(disconnects);
+			VU_COUNTER(requests);
+			VU_COUNTER(bounce_full_waits);
+			VU_COUNTER(bytes_to_backend);
+			VU_COUNTER(bytes_from_backend);
+			VU_COUNTER(backend_errors);
+#undef VU_COUNTER
+		}
 		const struct virtio_blk_stats *bs =
 			d->device_id == VIRTIO_ID_BLOCK ? virtio_blk_stats(d) : NULL;
 		if (bs) {

@@ -147,7 +147,8 @@ static uint32_t read_reg(struct mmio_state *s, uint64_t off)
 		vq = selected_queue(s);
 		return vq ? vq->ready : 0;
 	case REG_INTERRUPT_STATUS:
-		return __atomic_load_n(&s->isr, __ATOMIC_ACQUIRE);
+		return __atomic_load_n(&s->isr, __ATOMIC_ACQUIRE) |
+		       (s->pub.external_queues ? VIRTIO_ISR_USED_BUFFER : 0);
 	case REG_STATUS:
 		return virtio_status(dev);
 	case REG_SHM_LEN_LOW: case REG_SHM_LEN_HIGH:
@@ -300,6 +301,8 @@ void virtio_mmio_read(struct virtio_mmio *t, uint64_t off, void *data, unsigned 
 			v = __atomic_exchange_n(&s->isr, 0, __ATOMIC_ACQ_REL);
 		else
 			v = __atomic_load_n(&s->isr, __ATOMIC_ACQUIRE);
+		if (t->external_queues)
+			v |= VIRTIO_ISR_USED_BUFFER;  /* the back-end signalled irq_fd */
 	} else {
 		pthread_mutex_lock(&dev->lock);
 		v = read_reg(s, off);
@@ -351,7 +354,8 @@ void virtio_mmio_write(struct virtio_mmio *t, uint64_t off, const void *data, un
 	}
 }
 
-struct virtio_mmio *virtio_mmio_create(struct virtio_device *dev, uint64_t base, uint32_t gsi)
+static struct virtio_mmio *mmio_create(struct virtio_device *dev, uint64_t base, uint32_t gsi,
+				       bool external_queues)
 {
 	struct mmio_state *s = calloc(1, sizeof(*s));
 	struct virtio_mmio *t;
@@ -366,6 +370,7 @@ struct virtio_mmio *virtio_mmio_create(struct virtio_device *dev, uint64_t base,
 	t->dev = dev;
 	t->priv = s;
 	t->nr_queues = dev->nr_queues;
+	t->external_queues = external_queues;
 	for (int q = 0; q < VIRTIO_MMIO_MAX_QUEUES; q++)
 		t->kick_fd[q] = -1;
 	t->irq_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -376,7 +381,8 @@ struct virtio_mmio *virtio_mmio_create(struct virtio_device *dev, uint64_t base,
 		if (t->kick_fd[q] < 0)
 			goto fail;
 	}
-	s->iot = iothread_create(dev, t->kick_fd, t->nr_queues);
+	/* External queues: the back-end alone reads the kick fds. */
+	s->iot = iothread_create(dev, t->kick_fd, external_queues ? 0 : t->nr_queues);
 	if (!s->iot)
 		goto fail;
 	dev->transport = s;
@@ -391,6 +397,17 @@ fail:
 		close(t->irq_fd);
 	free(s);
 	return NULL;
+}
+
+struct virtio_mmio *virtio_mmio_create(struct virtio_device *dev, uint64_t base, uint32_t gsi)
+{
+	return mmio_create(dev, base, gsi, false);
+}
+
+struct virtio_mmio *virtio_mmio_create_external(struct virtio_device *dev, uint64_t base,
+						uint32_t gsi)
+{
+	return mmio_create(dev, base, gsi, true);
 }
 
 int virtio_mmio_start(struct virtio_mmio *t)

@@ -39,6 +39,12 @@ struct virtio_mmio {
 	 * (Linux does), the effect is the same as the specified behaviour.
 	 */
 	bool isr_read_clears;
+	/*
+	 * The device's queues are served by another process that reads
+	 * kick_fd[q] and writes irq_fd itself (vhost-user, shared memory):
+	 * see virtio_mmio_create_external().
+	 */
+	bool external_queues;
 	struct virtio_device *dev;
 	/* transport state lives in the implementation (mmio.c) */
 	void *priv;
@@ -54,6 +60,17 @@ void virtio_mmio_write(struct virtio_mmio *t, uint64_t off, const void *data, un
  * transport takes ownership of dev.  Returns NULL on failure (logged).
  */
 struct virtio_mmio *virtio_mmio_create(struct virtio_device *dev, uint64_t base, uint32_t gsi);
+/*
+ * The same for a device whose queues another process serves (a vhost-user
+ * back-end in shared-memory mode): that process gets kick_fd[q] and irq_fd,
+ * so the I/O thread does not poll the kick fds (it still serves dev->fds),
+ * and since the back-end signals irq_fd without setting InterruptStatus, a
+ * read of InterruptStatus always includes the used-buffer bit (Linux's
+ * virtio_mmio handler only looks at its rings when that bit is set; a ring
+ * without new used entries is skipped).
+ */
+struct virtio_mmio *virtio_mmio_create_external(struct virtio_device *dev, uint64_t base,
+						uint32_t gsi);
 /*
  * Start the device's I/O thread (one thread per device; see iothread.h),
  * which waits on the kick fds and the device's extra fds.  Call after the

@@ -16,13 +16,16 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "backend/backend_blk.h"
 #include "backend/vhost_user.h"
 #include "backend/vu_frontend.h"
+#include "backend/vu_proxy.h"
 #include "common/log.h"
 #include "test.h"
+#include "virtio/mmio.h"
 #include "virtio/virtio.h"
 
 static struct vhost_user_msg msg(uint32_t req, uint32_t size)
@@ -533,6 +536,214 @@ out:
 	unlink(s.image);
 }
 
+/* ---- the VMM's proxy device (backend/vu_proxy.c) ------------------------ */
+
+struct listen_arg {
+	struct vu_backend *vb;
+	int listen_fd;
+};
+
+/* Serve one front-end that connects to the listening socket. */
+static void *accept_serve_thread(void *p)
+{
+	struct listen_arg *a = p;
+	int c = accept4(a->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	if (c >= 0)
+		vu_backend_serve(a->vb, c);
+	return NULL;
+}
+
+static void mmio_w(struct virtio_mmio *t, uint64_t off, uint32_t v)
+{
+	virtio_mmio_write(t, off, &v, 4);
+}
+
+static uint32_t mmio_r(struct virtio_mmio *t, uint64_t off)
+{
+	uint32_t v = 0;
+	virtio_mmio_read(t, off, &v, 4);
+	return v;
+}
+
+/*
+ * The guest's side through the virtio-mmio registers: negotiate VERSION_1
+ * only, set up queue 0 in s->ram, DRIVER_OK.
+ */
+static void guest_driver_init(struct virtio_mmio *t)
+{
+	mmio_w(t, 0x70, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+	mmio_w(t, 0x24, 1);
+	mmio_w(t, 0x20, 1);                               /* VERSION_1 */
+	mmio_w(t, 0x70, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK);
+	mmio_w(t, 0x30, 0);
+	mmio_w(t, 0x38, QSIZE);
+	mmio_w(t, 0x80, (uint32_t)(RAM_GPA + DESC_OFF));
+	mmio_w(t, 0x90, (uint32_t)(RAM_GPA + AVAIL_OFF));
+	mmio_w(t, 0xa0, (uint32_t)(RAM_GPA + USED_OFF));
+	mmio_w(t, 0x44, 1);
+	mmio_w(t, 0x70, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
+	       VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK);
+}
+
+/* Wait (running the device's I/O in this thread) until used->idx == want. */
+static bool proxy_wait_used(struct virtio_mmio *t, uint8_t *ram, uint16_t want)
+{
+	struct virtq_used *u = (struct virtq_used *)(ram + USED_OFF);
+
+	for (int i = 0; i < 500 && __atomic_load_n(&u->idx, __ATOMIC_ACQUIRE) != want; i++)
+		virtio_mmio_poll(t, 10);
+	return u->idx == want;
+}
+
+static void proxy_session(enum vu_proxy_mem mode)
+{
+	struct session s = { .kick = -1, .call = -1 };
+	struct blk_options o;
+	struct vu_proxy_options po = { .mem = mode, .bounce_size = 1 << 20 };
+	struct guest_mem mem = { 0 };
+	struct virtio_mmio *t = NULL;
+	struct listen_arg arg = { .listen_fd = -1 };
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	pthread_t th;
+	bool thread_started = false;
+	char err[256] = "";
+	int ram_fd = -1;
+
+	snprintf(s.image, sizeof(s.image), "/tmp/capvm-test-vup-%d.img", (int)getpid());
+	snprintf(po.socket, sizeof(po.socket), "/tmp/capvm-test-vup-%d.sock", (int)getpid());
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", po.socket);
+	int img = open(s.image, O_CREAT | O_RDWR | O_TRUNC, 0600);
+	CHECK(img >= 0 && ftruncate(img, 1 << 20) == 0);
+	close(img);
+	CHECK(virtio_blk_parse(s.image, &o, err, sizeof(err)) == 0);
+	s.vb = backend_blk_create(&o, err, sizeof(err));
+	ram_fd = memfd_create("capvm-guest-ram", MFD_CLOEXEC);
+	arg.listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	unlink(po.socket);
+	if (!s.vb || ram_fd < 0 || ftruncate(ram_fd, RAM_SIZE) || arg.listen_fd < 0 ||
+	    bind(arg.listen_fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(arg.listen_fd, 1)) {
+		printf("  setup: %s\n", s.vb ? strerror(errno) : err);
+		test_case_failed = 1;
+		goto out;
+	}
+	s.ram = mmap(NULL, RAM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, ram_fd, 0);
+	guest_mem_add(&mem, RAM_GPA, RAM_SIZE, s.ram);
+	arg.vb = s.vb;
+	thread_started = pthread_create(&th, NULL, accept_serve_thread, &arg) == 0;
+	CHECK(thread_started);
+
+	struct vu_proxy_ram ram = { .fd = ram_fd, .nr_slots = 1 };
+	ram.slots[0].gpa = RAM_GPA;
+	ram.slots[0].size = RAM_SIZE;
+	struct virtio_device *dev = vu_proxy_create(&po, VIRTIO_ID_BLOCK, &mem, &ram, "vup0", err,
+						    sizeof(err));
+	CHECK(dev != NULL);
+	if (!dev)
+		goto out;
+	CHECK(vu_proxy_is(dev));
+	CHECK_EQ(vu_proxy_external_queues(dev), mode == VU_PROXY_MEM_SHARED);
+	t = mode == VU_PROXY_MEM_SHARED ? virtio_mmio_create_external(dev, 0x1000, 5)
+					: virtio_mmio_create(dev, 0x1000, 5);
+	CHECK(t != NULL);
+	if (!t)
+		goto out;
+	if (mode == VU_PROXY_MEM_SHARED)
+		vu_proxy_set_transport_fds(dev, t->kick_fd, t->irq_fd);
+	/* the config space is the back-end's: capacity 2048 sectors */
+	CHECK_EQ(mmio_r(t, 0x100), 2048);
+	CHECK_EQ(mmio_r(t, 0x008), VIRTIO_ID_BLOCK);
+	mmio_w(t, 0x14, 1);
+	CHECK(mmio_r(t, 0x10) & 1);                       /* VERSION_1 offered */
+	guest_driver_init(t);
+	CHECK_EQ(virtio_status(dev) & VIRTIO_STATUS_DEVICE_NEEDS_RESET, 0);
+
+	/* write sector 5 through the proxy, then read it back */
+	memset(s.ram + DATA_OFF, 0x3c, 512);
+	push_request(&s, 0, 1 /* VIRTIO_BLK_T_OUT */, 5);
+	mmio_w(t, 0x50, 0);                               /* QueueNotify -> kick fd */
+	CHECK(proxy_wait_used(t, s.ram, 1));
+	CHECK_EQ(s.ram[STATUS_OFF], 0);
+	memset(s.ram + DATA_OFF, 0, 512);
+	push_request(&s, 1, 0 /* VIRTIO_BLK_T_IN */, 5);
+	mmio_w(t, 0x50, 0);
+	CHECK(proxy_wait_used(t, s.ram, 2));
+	CHECK_EQ(s.ram[STATUS_OFF], 0);
+	CHECK(s.ram[DATA_OFF] == 0x3c && s.ram[DATA_OFF + 511] == 0x3c);
+	/* the interrupt eventfd fired; InterruptStatus says "used buffer" */
+	uint64_t irqs = 0;
+	CHECK(read(t->irq_fd, &irqs, 8) == 8 && irqs >= 1);
+	CHECK(mmio_r(t, 0x60) & VIRTIO_ISR_USED_BUFFER);
+	if (mode == VU_PROXY_MEM_ISOLATED) {
+		const struct vu_proxy_stats *st = vu_proxy_stats(dev);
+		CHECK_EQ(st->requests, 2);
+		CHECK(st->bytes_to_backend >= 512 + 32);
+		CHECK(st->bytes_from_backend >= 512 + 2);
+		/* the back-end never mapped guest RAM: only the window */
+		CHECK_EQ(s.vb->nr_maps, 1);
+	}
+	/* a guest reset stops the ring (GET_VRING_BASE), and the device works again */
+	mmio_w(t, 0x70, 0);
+	CHECK_EQ(virtio_status(dev), 0);
+	memset(s.ram + USED_OFF, 0, 0x1000);
+	memset(s.ram + AVAIL_OFF, 0, 0x1000);
+	guest_driver_init(t);
+	CHECK_EQ(virtio_status(dev) & VIRTIO_STATUS_DEVICE_NEEDS_RESET, 0);
+	push_request(&s, 0, 0 /* VIRTIO_BLK_T_IN */, 5);
+	mmio_w(t, 0x50, 0);
+	CHECK(proxy_wait_used(t, s.ram, 1));
+	CHECK_EQ(s.ram[STATUS_OFF], 0);
+	if (test_case_failed)
+		printf("  last error: %s\n", err);
+out:
+	virtio_mmio_destroy(t);                            /* closes the connection */
+	if (thread_started)
+		pthread_join(th, NULL);
+	if (arg.listen_fd >= 0)
+		close(arg.listen_fd);
+	unlink(po.socket);
+	backend_blk_destroy(s.vb);
+	if (s.ram && s.ram != MAP_FAILED)
+		munmap(s.ram, RAM_SIZE);
+	if (ram_fd >= 0)
+		close(ram_fd);
+	unlink(s.image);
+}
+
+TEST(proxy_shared_memory)
+{
+	proxy_session(VU_PROXY_MEM_SHARED);
+}
+
+TEST(proxy_isolated_bounce_window)
+{
+	proxy_session(VU_PROXY_MEM_ISOLATED);
+}
+
+TEST(proxy_parse)
+{
+	struct vu_proxy_options o;
+	char err[256];
+
+	CHECK_EQ(vu_proxy_parse("disk.img", &o, err, sizeof(err)), 0);
+	CHECK_EQ(vu_proxy_parse("vhost-user=/run/a.sock", &o, err, sizeof(err)), 1);
+	CHECK(!strcmp(o.socket, "/run/a.sock") && o.mem == VU_PROXY_MEM_SHARED);
+	CHECK_EQ(vu_proxy_parse("vhost-user=/s,mem=isolated,bounce=32M", &o, err, sizeof(err)), 1);
+	CHECK(o.mem == VU_PROXY_MEM_ISOLATED && o.bounce_size == (32u << 20));
+	CHECK_EQ(vu_proxy_parse("vhost-user=/s,mem=isolated", &o, err, sizeof(err)), 1);
+	CHECK_EQ(o.bounce_size, VU_PROXY_BOUNCE_DEFAULT);
+	CHECK_EQ(vu_proxy_parse("vhost-user=", &o, err, sizeof(err)), -1);
+	CHECK_EQ(vu_proxy_parse("vhost-user=,mem=shared", &o, err, sizeof(err)), -1);
+	CHECK_EQ(vu_proxy_parse("vhost-user=/s,mem=other", &o, err, sizeof(err)), -1);
+	CHECK_EQ(vu_proxy_parse("vhost-user=/s,bounce=64M", &o, err, sizeof(err)), -1);
+	CHECK_EQ(vu_proxy_parse("vhost-user=/s,mem=isolated,bounce=100", &o, err, sizeof(err)), -1);
+	CHECK_EQ(vu_proxy_parse("vhost-user=/s,mem=isolated,bounce=4G", &o, err, sizeof(err)), -1);
+	char longpath[200];
+	memset(longpath, 'a', sizeof(longpath));
+	memcpy(longpath, "vhost-user=", 11);
+	longpath[sizeof(longpath) - 1] = 0;
+	CHECK_EQ(vu_proxy_parse(longpath, &o, err, sizeof(err)), -1);
+}
+
 int main(void)
 {
 	log_set_quiet(1);
@@ -543,5 +754,8 @@ int main(void)
 	RUN(framing_with_fds);
 	RUN(session_blk_over_memfd);
 	RUN(frontend_drives_backend);
+	RUN(proxy_parse);
+	RUN(proxy_shared_memory);
+	RUN(proxy_isolated_bounce_window);
 	return test_exit();
 }

@@ -338,6 +338,32 @@ TEST(iothread_serves_kicks)
 	vdrv_destroy(&d);  /* stops the thread */
 }
 
+/*
+ * A device whose queues another process serves (vhost-user, shared
+ * memory): the I/O thread leaves the kick fds alone, and InterruptStatus
+ * always says "used buffer" (the back-end signals irq_fd directly).
+ */
+TEST(external_queues)
+{
+	CHECK(vdrv_init(&d, 1 << 20) == 0);
+	td = testdev_create(&d.mem, 2, 128);
+	CHECK(td != NULL);
+	vdrv_attach(&d, virtio_mmio_create_external(&td->dev, 0xd0000000, 16));
+	CHECK(d.t != NULL && d.t->external_queues);
+	CHECK(vdrv_negotiate(&d, ~0ULL) == 0);
+	CHECK(vdrv_setup_queue(&d, 0, 64) == 0);
+	CHECK(vdrv_driver_ok(&d) == 0);
+	CHECK_EQ(vdrv_read32(&d, VDRV_INTERRUPT_STATUS), VIRTIO_ISR_USED_BUFFER);
+	vdrv_kick(&d, 0);
+	CHECK_EQ(virtio_mmio_poll(d.t, 0), 0);     /* not the VMM's to take */
+	struct pollfd p = { .fd = d.t->kick_fd[0], .events = POLLIN };
+	CHECK_EQ(poll(&p, 1, 0), 1);               /* still there for the back-end */
+	CHECK_EQ(td->dev.stats.kicks, 0);
+	virtio_config_changed(&td->dev);
+	CHECK_EQ(vdrv_read32(&d, VDRV_INTERRUPT_STATUS), VIRTIO_ISR_USED_BUFFER | VIRTIO_ISR_CONFIG_CHANGE);
+	vdrv_destroy(&d);
+}
+
 int main(void)
 {
 	log_set_level(LOG_ERROR);
@@ -359,5 +385,6 @@ int main(void)
 	RUN(config_space);
 	RUN(bad_width_and_offset);
 	RUN(iothread_serves_kicks);
+	RUN(external_queues);
 	return test_exit();
 }

@@ -412,6 +412,22 @@ fail:
 }
 
 struct guest_mem *vm_guest_mem(struct vm *vm) { return &vm->mem; }
+
+int vm_ram_slots(struct vm *vm, struct vm_ram_slot *slots, int max, int *fd)
+{
+	uint64_t low = boot_low_ram_end(vm->cfg.mem_size);
+	int n = 0;
+
+	if (vm->ram_fd < 0 || max < 2)
+		return -1;
+	/* The same split as the KVM slots 0 and 1 in vm_create(). */
+	slots[n++] = (struct vm_ram_slot){ .gpa = 0, .size = low, .fd_offset = 0 };
+	if (vm->cfg.mem_size > low)
+		slots[n++] = (struct vm_ram_slot){ .gpa = HIGH_RAM_START,
+			.size = vm->cfg.mem_size - low, .fd_offset = low };
+	*fd = vm->ram_fd;
+	return n;
+}
 int vm_nr_cpus(struct vm *vm) { return vm->nr_cpus; }
 int vm_vcpu_tid(struct vm *vm, int i) { return i >= 0 && i < vm->nr_cpus ? vm->vcpus[i].tid : 0; }
 

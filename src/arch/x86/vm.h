@@ -74,6 +74,17 @@ int vm_alloc_mmio_slot(struct vm *vm, uint32_t want_gsi, uint64_t *base, uint32_
 int vm_add_virtio(struct vm *vm, struct virtio_mmio *t, char *err, size_t errlen);
 /* The guest memory view for device models. */
 struct guest_mem *vm_guest_mem(struct vm *vm);
+/*
+ * Guest RAM as a shareable file, for vhost-user back-ends (shared mode):
+ * fills up to max slots (guest-physical start, size, offset in the memfd)
+ * and returns how many, with the memfd in *fd (still owned by the VM); -1
+ * when guest RAM is not in a memfd (no --mem-shared).  Dataports are not
+ * listed.
+ */
+struct vm_ram_slot {
+	uint64_t gpa, size, fd_offset;
+};
+int vm_ram_slots(struct vm *vm, struct vm_ram_slot *slots, int max, int *fd);
 /* Load the kernel, build ACPI tables and boot; then wait until the VM ends.
  * Returns an enum vm_exit_status. */
 int vm_boot_and_run(struct vm *vm, char *err, size_t errlen);

@@ -1,0 +1,489 @@
+/*
+ * Isolated mode of the vhost-user proxy (see vu_proxy.h): the back-end's
+ * memory table is only a bounce window, a memfd the VMM creates (sealed
+ * against resizing, so the back-end cannot make our mapping fault).  The
+ * guest's rings and buffers stay private to the VMM.
+ *
+ * Window layout (addresses the back-end sees start at BOUNCE_BASE):
+ *
+ *   [queue 0 shadow ring: 2 pages] ... [queue N-1] [data pages ...]
+ *
+ * Guest kick (I/O thread): each chain the guest made available is popped
+ * (validated by the virtqueue code), its buffers get window space in one
+ * run of pages (each buffer rounded to 64 bytes), the readable ones are
+ * copied in, and a chain of shadow descriptors pointing there is put on the
+ * shadow ring; then the back-end's kick eventfd is signalled.  When the
+ * window or the shadow descriptors run out, the chain waits (one per
+ * queue) until completions free space: a "bounce window full" wait, counted
+ * and logged (rate-limited).
+ *
+ * Back-end call (I/O thread): for each used entry, the writable buffers of
+ * the request are copied from the window back to the guest's buffers and
+ * the chain is completed on the guest's ring; then the guest is
+ * interrupted if it wants to be (EVENT_IDX is handled by the VMM's own
+ * virtqueue code: the back-end only sees plain split rings).
+ *
+ * The back-end is untrusted: it can write anything anywhere in the window,
+ * rings included.  Only used entries are read back; their ids are checked
+ * against our own bookkeeping (kept outside the window) and their lengths
+ * are clamped.  A bad entry ends the session.
+ */
+#include "backend/vu_proxy_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/util.h"
+
+#define BOUNCE_BASE       0x40000000ULL  /* window address in the back-end's table */
+#define BOUNCE_PAGE       4096u
+#define BOUNCE_RING_BYTES (2 * BOUNCE_PAGE)  /* one shadow ring of PROXY_QUEUE_MAX */
+#define BOUNCE_ALIGN      64u
+#define BOUNCE_FULL_LOG_INTERVAL_NS (10ULL * 1000000000ULL)
+
+/* A ring of PROXY_QUEUE_MAX: desc (4096) | avail (518) at +4096 | used (2054) at +5120. */
+_Static_assert(VIRTQ_DESC_BYTES(PROXY_QUEUE_MAX) <= BOUNCE_PAGE, "desc table");
+_Static_assert(VIRTQ_AVAIL_BYTES(PROXY_QUEUE_MAX) <= 1024, "avail ring");
+_Static_assert(BOUNCE_PAGE + 1024 + VIRTQ_USED_BYTES(PROXY_QUEUE_MAX) <= BOUNCE_RING_BYTES, "used");
+
+static uint64_t round_up64(uint64_t v) { return (v + BOUNCE_ALIGN - 1) & ~(uint64_t)(BOUNCE_ALIGN - 1); }
+
+/* ---- window pages ---------------------------------------------------------- */
+
+static bool page_used(const struct vu_proxy *p, uint32_t i)
+{
+	return p->page_map[i / 64] & (1ULL << (i % 64));
+}
+
+static void pages_mark(struct vu_proxy *p, uint32_t first, uint32_t n, bool used)
+{
+	for (uint32_t i = first; i < first + n; i++) {
+		if (used)
+			p->page_map[i / 64] |= 1ULL << (i % 64);
+		else
+			p->page_map[i / 64] &= ~(1ULL << (i % 64));
+	}
+}
+
+/* n contiguous free pages (next fit from the hint); -1 if none. */
+static int64_t pages_alloc(struct vu_proxy *p, uint32_t n)
+{
+	uint32_t total = p->nr_pages, i = p->page_hint < total ? p->page_hint : 0;
+	uint32_t run = 0, run_start = 0;
+
+	for (uint64_t scanned = 0; scanned < (uint64_t)total + n; scanned++, i++) {
+		if (i == total) {  /* wrap: a run cannot span the end */
+			i = 0;
+			run = 0;
+		}
+		if (i % 64 == 0 && p->page_map[i / 64] == ~0ULL && total - i >= 64) {
+			i += 63;       /* a full word: skip it */
+			scanned += 63;
+			run = 0;
+			continue;
+		}
+		if (page_used(p, i)) {
+			run = 0;
+			continue;
+		}
+		if (run++ == 0)
+			run_start = i;
+		if (run == n) {
+			pages_mark(p, run_start, n, true);
+			p->page_hint = run_start + n;
+			return run_start;
+		}
+	}
+	return -1;
+}
+
+/* ---- set-up ---------------------------------------------------------------- */
+
+void bounce_init_fields(struct vu_proxy *p)
+{
+	p->win_fd = -1;
+	p->win = NULL;
+}
+
+int bounce_create(struct vu_proxy *p, char *err, size_t errlen)
+{
+	struct virtio_device *dev = &p->dev;
+	char name[64];
+	uint64_t rings = (uint64_t)dev->nr_queues * BOUNCE_RING_BYTES;
+
+	if (p->opts.bounce_size <= rings + BOUNCE_PAGE)
+		return err_fail(err, errlen, "window of %llu bytes is too small",
+				(unsigned long long)p->opts.bounce_size);
+	snprintf(name, sizeof(name), "capvm-bounce-%s", dev->name ? dev->name : "dev");
+	p->win_fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (p->win_fd < 0 || ftruncate(p->win_fd, (off_t)p->opts.bounce_size) ||
+	    fcntl(p->win_fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL))
+		return err_fail(err, errlen, "memfd: %s", strerror(errno));
+	p->win = mmap(NULL, p->opts.bounce_size, PROT_READ | PROT_WRITE, MAP_SHARED, p->win_fd, 0);
+	if (p->win == MAP_FAILED) {
+		p->win = NULL;
+		return err_fail(err, errlen, "mmap: %s", strerror(errno));
+	}
+	p->win_size = p->opts.bounce_size;
+	p->data_off = rings;
+	p->nr_pages = (uint32_t)((p->win_size - rings) / BOUNCE_PAGE);
+	p->page_map = calloc((p->nr_pages + 63) / 64, sizeof(uint64_t));
+	if (!p->page_map)
+		return err_fail(err, errlen, "out of memory");
+	for (unsigned q = 0; q < dev->nr_queues; q++) {
+		struct bounce_queue *bq = calloc(1, sizeof(*bq));
+		if (!bq)
+			return err_fail(err, errlen, "out of memory");
+		p->bq[q] = bq;
+		bq->ring_off = (uint64_t)q * BOUNCE_RING_BYTES;
+		bq->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		bq->call_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		bq->waiting_iov = calloc(PROXY_MAX_IOV, sizeof(struct iovec));
+		bq->pop_iov = calloc(PROXY_MAX_IOV, sizeof(struct iovec));
+		if (bq->kick_fd < 0 || bq->call_fd < 0 || !bq->waiting_iov || !bq->pop_iov)
+			return err_fail(err, errlen, "queue %u: %s", q, strerror(errno));
+		struct epoll_event ev = { .events = EPOLLIN, .data.u32 = PROXY_TAG_CALL | q };
+		if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, bq->call_fd, &ev))
+			return err_fail(err, errlen, "epoll: %s", strerror(errno));
+	}
+	log_info(dev->name, "bounce window %llu MiB (%u data pages) for the back-end",
+		 (unsigned long long)(p->win_size >> 20), p->nr_pages);
+	return 0;
+}
+
+/* Forget every relayed request (the back-end no longer touches them). */
+static void queue_clear(struct bounce_queue *bq)
+{
+	for (unsigned i = 0; i < PROXY_QUEUE_MAX; i++) {
+		free(bq->req[i].iov);
+		bq->req[i] = (struct bounce_req){ 0 };
+	}
+	bq->has_waiting = false;
+	bq->running = false;
+}
+
+void bounce_reset(struct vu_proxy *p)
+{
+	for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++)
+		if (p->bq[q])
+			queue_clear(p->bq[q]);
+	if (p->page_map)
+		memset(p->page_map, 0, (p->nr_pages + 63) / 64 * sizeof(uint64_t));
+	p->page_hint = 0;
+}
+
+int bounce_activate(struct vu_proxy *p, char *err, size_t errlen)
+{
+	struct virtio_device *dev = &p->dev;
+	/* Plain split rings towards the back-end: no EVENT_IDX, no indirect. */
+	uint64_t features = (dev->driver_features & p->backend_features & 0xffffffULL) |
+			    VIRTIO_BIT(VIRTIO_F_VERSION_1);
+	struct vhost_user_mem_region region = { .guest_phys_addr = BOUNCE_BASE,
+		.memory_size = p->win_size, .userspace_addr = BOUNCE_BASE, .mmap_offset = 0 };
+
+	bounce_reset(p);
+	if (vu_frontend_set_features(&p->fe, features, err, errlen) ||
+	    vu_frontend_set_mem_table(&p->fe, &region, &p->win_fd, 1, err, errlen))
+		return -1;
+	for (unsigned q = 0; q < dev->nr_queues; q++) {
+		struct virtqueue *vq = &dev->vqs[q];
+		struct bounce_queue *bq = p->bq[q];
+		if (!vq->active || !bq)
+			continue;
+		uint8_t *ring = p->win + bq->ring_off;
+		memset(ring, 0, BOUNCE_RING_BYTES);
+		bq->size = vq->size;
+		bq->desc = (struct virtq_desc *)ring;
+		bq->avail = (struct virtq_avail *)(ring + BOUNCE_PAGE);
+		bq->used = (struct virtq_used *)(ring + BOUNCE_PAGE + 1024);
+		bq->avail_idx = bq->last_used = 0;
+		for (uint16_t i = 0; i < bq->size; i++)
+			bq->desc_next[i] = (uint16_t)(i + 1);
+		bq->free_head = 0;
+		bq->nr_free = bq->size;
+		struct vu_frontend_vring r = { .num = bq->size, .base = 0,
+			.desc = BOUNCE_BASE + bq->ring_off,
+			.avail = BOUNCE_BASE + bq->ring_off + BOUNCE_PAGE,
+			.used = BOUNCE_BASE + bq->ring_off + BOUNCE_PAGE + 1024,
+			.kick_fd = bq->kick_fd, .call_fd = bq->call_fd };
+		if (vu_frontend_start_vring(&p->fe, q, &r, err, errlen))
+			return -1;
+		bq->running = true;
+		p->started[q] = true;
+	}
+	return 0;
+}
+
+void bounce_destroy(struct vu_proxy *p)
+{
+	for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++) {
+		struct bounce_queue *bq = p->bq[q];
+		if (!bq)
+			continue;
+		queue_clear(bq);
+		if (bq->kick_fd >= 0)
+			close(bq->kick_fd);
+		if (bq->call_fd >= 0)
+			close(bq->call_fd);
+		free(bq->waiting_iov);
+		free(bq->pop_iov);
+		free(bq);
+		p->bq[q] = NULL;
+	}
+	if (p->win)
+		munmap(p->win, p->win_size);
+	p->win = NULL;
+	if (p->win_fd >= 0)
+		close(p->win_fd);
+	p->win_fd = -1;
+	free(p->page_map);
+	p->page_map = NULL;
+}
+
+/* ---- guest -> back-end ----------------------------------------------------- */
+
+static void log_window_full(struct vu_proxy *p)
+{
+	uint64_t now = now_ns();
+
+	if (now < p->full_logged_ns)
+		return;
+	p->full_logged_ns = now + BOUNCE_FULL_LOG_INTERVAL_NS;
+	log_warn(p->dev.name, "bounce window full: requests wait for completions (%llu waits "
+		 "so far; a larger bounce= avoids them)",
+		 (unsigned long long)p->stats.bounce_full_waits);
+}
+
+/*
+ * Relay one chain: 1 when it is on the shadow ring, 0 when the window or
+ * the shadow descriptors are full (try again after completions), -1 when
+ * it can never fit (the device then needs a reset).
+ */
+static int relay_chain(struct vu_proxy *p, struct bounce_queue *bq, struct virtqueue *vq,
+		       const struct virtq_chain *c, uint32_t epoch)
+{
+	unsigned nbuf = (unsigned)c->nr_readable + c->nr_writable;
+	uint64_t bytes = 0, off, writable_len = 0;
+
+	if (nbuf == 0 || nbuf > bq->size) {
+		virtio_device_needs_reset(&p->dev, "request with %u buffers (1..%u can be relayed)",
+					  nbuf, bq->size);
+		return -1;
+	}
+	for (unsigned i = 0; i < nbuf; i++)
+		bytes += round_up64(c->iov[i].iov_len);  /* <= 256 x 4 GiB: no overflow */
+	uint64_t pages = (bytes + BOUNCE_PAGE - 1) / BOUNCE_PAGE;
+	if (pages > p->nr_pages) {
+		virtio_device_needs_reset(&p->dev, "request of %llu bytes does not fit the %llu MiB "
+					  "bounce window", (unsigned long long)bytes,
+					  (unsigned long long)(p->win_size >> 20));
+		return -1;
+	}
+	if (bq->nr_free < nbuf)
+		return 0;
+	int64_t first = pages_alloc(p, (uint32_t)pages);
+	if (first < 0)
+		return 0;
+
+	struct iovec *wiov = NULL;
+	if (c->nr_writable) {
+		wiov = malloc(c->nr_writable * sizeof(*wiov));
+		if (!wiov) {
+			pages_mark(p, (uint32_t)first, (uint32_t)pages, false);
+			return 0;
+		}
+		memcpy(wiov, c->iov + c->nr_readable, c->nr_writable * sizeof(*wiov));
+	}
+	uint16_t head = bq->free_head, d = head, last = head;
+	off = p->data_off + (uint64_t)first * BOUNCE_PAGE;
+	struct bounce_req *r = &bq->req[head];
+	*r = (struct bounce_req){ .busy = true, .guest_head = c->head, .nr_desc = (uint16_t)nbuf,
+		.first_page = (uint32_t)first, .nr_pages = (uint32_t)pages,
+		.nr_writable = c->nr_writable, .iov = wiov, .epoch = epoch };
+	for (unsigned i = 0; i < nbuf; i++) {
+		const struct iovec *v = &c->iov[i];
+		bool writable = i >= c->nr_readable;
+		if (writable) {
+			if (i == c->nr_readable)
+				r->win_writable_off = off;
+			writable_len += v->iov_len;
+		} else {
+			memcpy(p->win + off, v->iov_base, v->iov_len);
+			p->stats.bytes_to_backend += v->iov_len;
+		}
+		last = d;
+		bq->desc[d] = (struct virtq_desc){ .addr = BOUNCE_BASE + off, .len = (uint32_t)v->iov_len,
+			.flags = (uint16_t)((writable ? VIRTQ_DESC_F_WRITE : 0) |
+					    (i + 1 < nbuf ? VIRTQ_DESC_F_NEXT : 0)),
+			.next = i + 1 < nbuf ? bq->desc_next[d] : 0 };
+		off += round_up64(v->iov_len);
+		d = bq->desc_next[d];
+	}
+	r->writable_len = writable_len;
+	bq->free_head = bq->desc_next[last];
+	bq->nr_free = (uint16_t)(bq->nr_free - nbuf);
+	bq->avail->ring[bq->avail_idx & (bq->size - 1)] = head;
+	bq->avail_idx++;
+	__atomic_store_n(&bq->avail->idx, bq->avail_idx, __ATOMIC_RELEASE);
+	p->stats.requests++;
+	(void)vq;
+	return 1;
+}
+
+/* Take the guest's available chains onto the shadow ring; true if any moved. */
+static bool relay_available(struct vu_proxy *p, struct bounce_queue *bq, struct virtqueue *vq)
+{
+	bool moved = false;
+	int rc;
+
+	for (;;) {
+		if (bq->has_waiting) {
+			rc = relay_chain(p, bq, vq, &bq->waiting, bq->waiting_epoch);
+			if (rc == 0)
+				return moved;
+			bq->has_waiting = false;
+			if (rc < 0)
+				return moved;
+			moved = true;
+			continue;
+		}
+		struct virtq_chain c = { .iov = bq->pop_iov, .max_iov = PROXY_MAX_IOV };
+		if (virtq_pop(vq, &c) != 1)
+			return moved;
+		if (c.truncated) {
+			virtio_device_needs_reset(&p->dev, "request with more than %d buffers",
+						  PROXY_MAX_IOV);
+			return moved;
+		}
+		rc = relay_chain(p, bq, vq, &c, vq->epoch);
+		if (rc < 0)
+			return moved;
+		if (rc == 0) {
+			/* keep it (its guest buffers stay valid until we complete it) */
+			memcpy(bq->waiting_iov, c.iov, (size_t)(c.nr_readable + c.nr_writable) *
+			       sizeof(struct iovec));
+			bq->waiting = c;
+			bq->waiting.iov = bq->waiting_iov;
+			bq->waiting_epoch = vq->epoch;
+			bq->has_waiting = true;
+			p->stats.bounce_full_waits++;
+			log_window_full(p);
+			return moved;
+		}
+		moved = true;
+	}
+}
+
+static void kick_backend(struct bounce_queue *bq)
+{
+	uint64_t one = 1;
+	if (write(bq->kick_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		log_error("vhost-user", "cannot kick the back-end: %s", strerror(errno));
+}
+
+void bounce_guest_kick(struct vu_proxy *p, struct virtqueue *vq)
+{
+	struct bounce_queue *bq = vq->index < VIRTIO_MAX_QUEUES ? p->bq[vq->index] : NULL;
+	bool moved = false;
+
+	if (!bq || !bq->running || p->fe.sock < 0)
+		return;
+	for (;;) {
+		virtq_disable_notify(vq);
+		moved |= relay_available(p, bq, vq);
+		if (bq->has_waiting || !virtio_device_running(&p->dev)) {
+			virtq_enable_notify(vq);
+			break;
+		}
+		if (!virtq_enable_notify(vq))
+			break;
+	}
+	if (moved)
+		kick_backend(bq);
+}
+
+/* ---- back-end -> guest ----------------------------------------------------- */
+
+/* Give a finished request's descriptors and pages back. */
+static void release_req(struct vu_proxy *p, struct bounce_queue *bq, uint16_t head)
+{
+	struct bounce_req *r = &bq->req[head];
+	uint16_t d = head;
+
+	for (unsigned i = 1; i < r->nr_desc; i++)
+		d = bq->desc_next[d];
+	bq->desc_next[d] = bq->free_head;  /* the chain's tail links to the old free list */
+	bq->free_head = head;
+	bq->nr_free = (uint16_t)(bq->nr_free + r->nr_desc);
+	pages_mark(p, r->first_page, r->nr_pages, false);
+	free(r->iov);
+	*r = (struct bounce_req){ 0 };
+}
+
+/* Copy the writable part of a request from the window to the guest. */
+static void copy_back(struct vu_proxy *p, const struct bounce_req *r)
+{
+	uint64_t off = r->win_writable_off;
+
+	/*
+	 * All of it, whatever length the back-end reported: in shared mode the
+	 * back-end writes guest buffers directly, and a virtio-blk status byte
+	 * must arrive even from a back-end that under-reports.
+	 */
+	for (unsigned i = 0; i < r->nr_writable; i++) {
+		memcpy(r->iov[i].iov_base, p->win + off, r->iov[i].iov_len);
+		off += round_up64(r->iov[i].iov_len);
+	}
+	p->stats.bytes_from_backend += r->writable_len;
+}
+
+void bounce_backend_call(struct vu_proxy *p, unsigned q)
+{
+	struct bounce_queue *bq = q < VIRTIO_MAX_QUEUES ? p->bq[q] : NULL;
+	struct virtqueue *vq = &p->dev.vqs[q < VIRTIO_MAX_QUEUES ? q : 0];
+	uint64_t count;
+	bool pushed = false;
+
+	if (!bq)
+		return;
+	if (read(bq->call_fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
+		return;
+	if (!bq->running || !vq->active)
+		return;
+	uint16_t used_idx = __atomic_load_n(&bq->used->idx, __ATOMIC_ACQUIRE);
+	if ((uint16_t)(used_idx - bq->last_used) > bq->size - bq->nr_free) {
+		p->stats.backend_errors++;
+		proxy_disconnected(p, "moved its used index past the requests it was given");
+		return;
+	}
+	while (bq->last_used != used_idx) {
+		struct virtq_used_elem *e = &bq->used->ring[bq->last_used & (bq->size - 1)];
+		uint32_t id = __atomic_load_n(&e->id, __ATOMIC_RELAXED);
+		uint32_t len = __atomic_load_n(&e->len, __ATOMIC_RELAXED);
+		if (id >= bq->size || !bq->req[id].busy) {
+			p->stats.backend_errors++;
+			proxy_disconnected(p, "completed a request it was not given");
+			break;
+		}
+		struct bounce_req *r = &bq->req[id];
+		copy_back(p, r);
+		if (r->epoch == vq->epoch)
+			virtq_push(vq, r->guest_head, len < r->writable_len ? len : (uint32_t)r->writable_len);
+		bq->last_used++;
+		release_req(p, bq, (uint16_t)id);
+		pushed = true;
+	}
+	if (pushed)
+		virtio_notify_queue(&p->dev, vq);
+	/* Space was freed: relay what waited, and what the guest added meanwhile. */
+	if (pushed && (bq->has_waiting || virtq_has_avail(vq)))
+		bounce_guest_kick(p, vq);
+}
