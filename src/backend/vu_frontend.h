@@ -1,7 +1,7 @@
 /*
  * The front-end side of vhost-user: what the VMM (capvm run --disk
- * vhost-user=SOCK, not wired up yet) uses to hand a device's data path to a
- * back-end process.  Synchronous request/reply over one unix socket; every
+ * vhost-user=SOCK, through backend/vu_proxy.c) uses to hand a device's
+ * data path to a back-end process.  Synchronous request/reply over one unix socket; every
  * reply is checked (reply flag, request code, exact size) because the
  * back-end is untrusted too.
  *

@@ -11,6 +11,11 @@
  * offer refuse FEATURES_OK, queue configuration is frozen once a queue is
  * ready, and accesses of the wrong width or at unknown offsets are ignored
  * (reads return 0) and logged, rate-limited.
+ *
+ * External queues (virtio_mmio_create_external): a vhost-user back-end in
+ * shared-memory mode serves the rings itself with our kick and irq
+ * eventfds, so the I/O thread skips the kick fds and InterruptStatus
+ * always reports a used buffer.
  */
 #include "virtio/mmio.h"
 
