@@ -573,6 +573,12 @@ static void vm_exited(struct sup *s, struct vm_proc *p, int status)
 	if (p->not_ready_killed)
 		snprintf(p->last_exit, sizeof(p->last_exit), "socket not ready within %u ms",
 			 ready_timeout_ms(s));
+	/* A back-end leads its own process group: whatever it left behind
+	 * (its sandboxed child, which may have lost its parent-death signal
+	 * when it changed credentials) goes with it, or it would keep the
+	 * image locked against the restarted back-end. */
+	if (vm->kind == SD_KIND_DEVICE_DOMAIN && kill(-p->pid, SIGKILL) == 0)
+		vlog(LOG_WARN, p, "killed what was left of its process group");
 	p->pid = 0;
 	if (s->stopping || p->state == ST_STOPPING) {
 		p->state = ST_STOPPED;
