@@ -905,7 +905,10 @@ static int make_dataports(struct sup *s)
 {
 	for (size_t d = 0; d < s->sys->n_dps; d++) {
 		const struct sd_dataport *dp = &s->sys->dps[d];
-		int fd = memfd_create(dp->name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+		int fd;
+		if (dp->bounce)
+			continue;   /* a device domain's window: the VMM creates it */
+		fd = memfd_create(dp->name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
 		if (fd < 0 || ftruncate(fd, (off_t)dp->size) < 0 ||
 		    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
 			log_error(COMP, "dataport %s: cannot create shared memory: %s", dp->name,
@@ -1089,6 +1092,7 @@ int supervisor_run(const struct sd_system *sys, const struct sup_options *opt)
 	sigset_t mask;
 	int rc = 0, r;
 	char *ctl = NULL;
+	size_t n_dd = 0;
 
 	memset(s, 0, sizeof(*s));
 	s->sys = sys;
@@ -1152,8 +1156,11 @@ int supervisor_run(const struct sd_system *sys, const struct sup_options *opt)
 		goto out;
 	}
 	make_cgroups(s);
-	log_info(COMP, "system %s: %zu VM%s, control socket %s, VMM %s", sys->name, sys->n_vms,
-		 sys->n_vms == 1 ? "" : "s", s->control, s->vmm);
+	for (size_t i = 0; i < sys->n_vms; i++)
+		n_dd += sys->vms[i].kind == SD_KIND_DEVICE_DOMAIN;
+	log_info(COMP, "system %s: %zu VM%s, %zu device domain%s, control socket %s, VMM %s",
+		 sys->name, sys->n_vms - n_dd, sys->n_vms - n_dd == 1 ? "" : "s", n_dd,
+		 n_dd == 1 ? "" : "s", s->control, s->vmm);
 
 	/* device domains first, then the VMs, each in declaration order; a VM
 	 * waits until the sockets of its device domains accept */

@@ -335,6 +335,8 @@ TEST(backend_starts_first_and_vm_waits_for_socket)
 	CHECK(s && strstr(s, want));
 	free(s);
 	CHECK(log_has("ready: "));
+	CHECK(!log_has("dataport win:"));   /* no memfd of ours: the VMM makes the window */
+	CHECK(log_has("1 VM, 1 device domain"));
 	CHECK_EQ(ask("status", buf, sizeof(buf)), 0);
 	CHECK(strstr(buf, "disk0") && strstr(buf, "DeviceDomain"));
 	CHECK_EQ(ask("status json", buf, sizeof(buf)), 0);
