@@ -4,10 +4,11 @@
 #  - examples/device-domain.camkes validates; a device domain whose
 #    dataport is smaller than its bounce window is refused (status 2,
 #    file:line:column) and nothing starts;
-#  - system 1 (needs capvm run --disk vhost-user=): a device domain serves
-#    a raw image to one VM through `capvm backend blk`, isolated mode; the
-#    guest's blk test writes a 16 MiB pattern and reads it back, the
-#    pattern is in the image, and when the VM powers off the supervisor
+#  - system 1 (needs capvm run --disk vhost-user=), in isolated and in
+#    shared memory mode: a device domain serves a raw image to one VM
+#    through `capvm backend blk`; the guest's blk test writes a 16 MiB
+#    pattern and reads it back, the pattern is in the image, the VMM's log
+#    names the memory mode, and when the VM powers off the supervisor
 #    stops the back-end and exits 0;
 #  - system 2 (the real back-end; the VM is a stand-in process, so this
 #    part does not depend on the VMM's front-end): the back-end starts
@@ -55,18 +56,20 @@ else
 	e2e_fail window-too-small-refused "status $rc: $(head -c 300 "$W/small.out")"
 fi
 
-# --- system 1: the guest's blk test on a disk served by a device domain
-if "$CAPVM" run --help 2>&1 | grep -q 'vhost-user='; then
+# --- system 1: the guest's blk test on a disk served by a device domain,
+# in isolated mode (bounce window) and in shared mode (guest RAM)
+blk_system() { # MODE
+	local m=$1 src written readback host_sum
+	rm -f "$W/disk.img" "$W/vm0.con"
 	fallocate -l $((64 * MIB)) "$W/disk.img" 2>/dev/null || truncate -s $((64 * MIB)) "$W/disk.img"
-	want_sum=$(yes "capvm-pattern-0123456789" | head -c $((16 * MIB)) | md5sum | cut -d' ' -f1)
-	cat > "$W/blk.camkes" <<EOF
+	cat > "$W/blk-$m.camkes" <<EOF
 assembly {
  composition {
   component VM vm0; component DeviceDomain disk0;
   connection seL4SharedData win(from disk0.dma, to vm0.vda);
  }
  configuration {
-  disk0.blk_image = "$W/disk.img"; disk0.memory = "isolated"; disk0.bounce_window = 32M;
+  disk0.blk_image = "$W/disk.img"; disk0.memory = "$m"; disk0.bounce_window = 32M;
   disk0.restart = "on-failure";
   vm0.kernel = "$CAPVM_KERNEL"; vm0.initrd = "$CAPVM_INITRD"; vm0.ram = 256M;
   vm0.cmdline = "$(e2e_guest_cmdline blk)";
@@ -74,42 +77,49 @@ assembly {
  }
 }
 EOF
-	"$CAPVM" system up --control "$W/blk.sock" --runtime-dir "$W/run1" --log "$W/blk.log" \
-		"$W/blk.camkes" > "$W/blk.err" 2>&1 &
+	"$CAPVM" system up --control "$W/blk.sock" --runtime-dir "$W/run1" --log "$W/blk-$m.log" \
+		"$W/blk-$m.camkes" > "$W/blk-$m.err" 2>&1 &
 	SUP=$!
 	E2E_PIDS+=("$SUP")
 	for _ in $(seq $((VM_TIMEOUT * 5))); do kill -0 "$SUP" 2>/dev/null || break; sleep 0.2; done
 	if kill -0 "$SUP" 2>/dev/null; then
-		e2e_fail devdomain-blk-system-ends "the supervisor still runs after $VM_TIMEOUT s: $(tail_of "$W/blk.log")"
+		e2e_fail "blk-$m-system-ends" "the supervisor still runs after $VM_TIMEOUT s: $(tail_of "$W/blk-$m.log")"
 		"$CAPVM" system down --control "$W/blk.sock" > /dev/null 2>&1
 	fi
 	wait "$SUP"; src=$?
 	e2e_forget_pid "$SUP"
-	cp "$W/vm0.con" "$CAPVM_OUT/system-devdomain-vm0.console.log" 2>/dev/null
-	cp "$W/blk.log" "$CAPVM_OUT/system-devdomain-blk.log" 2>/dev/null
-	cp "$W/blk.err" "$CAPVM_OUT/system-devdomain-blk.err" 2>/dev/null
-	grep -a "^CAPVM-BLK" "$W/vm0.con" | sed 's/^/    guest| /'
+	cp "$W/vm0.con" "$CAPVM_OUT/system-devdomain-$m-vm0.console.log" 2>/dev/null
+	cp "$W/blk-$m.log" "$CAPVM_OUT/system-devdomain-blk-$m.log" 2>/dev/null
+	cp "$W/blk-$m.err" "$CAPVM_OUT/system-devdomain-blk-$m.err" 2>/dev/null
+	grep -a "^CAPVM-BLK" "$W/vm0.con" | sed "s/^/    guest $m| /"
 	written=$(sed -n 's/^CAPVM-BLK written \([0-9a-f]*\).*/\1/p' "$W/vm0.con" | head -n1)
 	readback=$(sed -n 's/^CAPVM-BLK readback \([0-9a-f]*\).*/\1/p' "$W/vm0.con" | head -n1)
-	E2E_WHY="console: $(tail_of "$W/vm0.con") log: $(tail_of "$W/blk.log")"
-	e2e_check devdomain-blk-guest-sees-disk grep -aq "^CAPVM-BLK size 131072" "$W/vm0.con"
+	E2E_WHY="console: $(tail_of "$W/vm0.con") log: $(tail_of "$W/blk-$m.log")"
+	e2e_check "blk-$m-guest-sees-disk" grep -aq "^CAPVM-BLK size 131072" "$W/vm0.con"
 	if grep -aq "^CAPVM-BLK pattern-ok" "$W/vm0.con" && [ "$written" = "$want_sum" ] &&
 	   [ "$readback" = "$want_sum" ]; then
-		e2e_pass devdomain-blk-pattern-readback
+		e2e_pass "blk-$m-pattern-readback"
 	else
-		e2e_fail devdomain-blk-pattern-readback "wanted $want_sum, guest wrote '$written', read back '$readback'; $E2E_WHY"
+		e2e_fail "blk-$m-pattern-readback" "wanted $want_sum, guest wrote '$written', read back '$readback'; $E2E_WHY"
 	fi
 	host_sum=$(dd if="$W/disk.img" bs=$MIB skip=1 count=16 2>/dev/null | md5sum | cut -d' ' -f1)
 	if [ "$host_sum" = "$want_sum" ]; then
-		e2e_pass devdomain-blk-data-in-image
+		e2e_pass "blk-$m-data-in-image"
 	else
-		e2e_fail devdomain-blk-data-in-image "image bytes 1..17 MiB have md5 $host_sum, wanted $want_sum"
+		e2e_fail "blk-$m-data-in-image" "image bytes 1..17 MiB have md5 $host_sum, wanted $want_sum"
 	fi
-	if [ "$src" = 0 ] && grep -q "disk0 supervisor: no VM uses it any more: SIGTERM" "$W/blk.log"; then
-		e2e_pass devdomain-blk-system-ends
+	E2E_WHY=$(grep -a "vm0 blk0: vhost-user back-end" "$W/blk-$m.log" | tail -n1)
+	e2e_check "blk-$m-memory-mode" grep -aq "vm0 blk0: vhost-user back-end .* running ($m memory" "$W/blk-$m.log"
+	if [ "$src" = 0 ] && grep -q "disk0 supervisor: no VM uses it any more: SIGTERM" "$W/blk-$m.log"; then
+		e2e_pass "blk-$m-system-ends"
 	else
-		e2e_fail devdomain-blk-system-ends "supervisor status $src: $(tail_of "$W/blk.log")"
+		e2e_fail "blk-$m-system-ends" "supervisor status $src: $(tail_of "$W/blk-$m.log")"
 	fi
+}
+if "$CAPVM" run --help 2>&1 | grep -q 'vhost-user='; then
+	want_sum=$(yes "capvm-pattern-0123456789" | head -c $((16 * MIB)) | md5sum | cut -d' ' -f1)
+	blk_system isolated
+	blk_system shared
 else
 	e2e_skip devdomain-blk-guest "capvm run has no --disk vhost-user= (the VMM's vhost-user front-end is not built yet)"
 fi
