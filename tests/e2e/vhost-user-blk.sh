@@ -18,7 +18,7 @@
 #     capvm-bounce memfd and never capvm-guest-ram).
 # Set CAPVM_E2E_VU_PARTS to a subset of "qemu capvm qsd hostile" to run fewer.
 . "$(dirname "$0")/lib.sh"
-e2e_enter_kvm --timeout 400 -- "$0" "$@"
+e2e_enter_kvm --timeout 1200 -- "$0" "$@"
 
 VM_TIMEOUT=${CAPVM_E2E_VM_TIMEOUT:-150}
 PARTS=${CAPVM_E2E_VU_PARTS:-qemu capvm qsd hostile}
@@ -97,6 +97,13 @@ check_guest() {
 	E2E_WHY=$why
 	e2e_check "$name-direct-reads" grep -aq "^CAPVM-BLK direct-read-ok" "$T/$name.con"
 }
+# tree_pids PID: PID and its descendants (capvm backend serves from a child
+# in its own PID namespace when sandboxed).
+tree_pids() {
+	local c
+	echo "$1"
+	for c in $(cat /proc/"$1"/task/*/children 2>/dev/null); do tree_pids "$c"; done
+}
 # run_capvm NAME DISK-SPEC [BACKEND-PID]: the guest's blk test under capvm;
 # console in $T/NAME.con, capvm's log in $T/NAME.log.  Sets RC.  While it
 # runs, the back-end's /proc/PID/maps and /proc/PID/fd are sampled: the
@@ -110,8 +117,10 @@ run_capvm() {
 	vmm=$!
 	while kill -0 "$vmm" 2>/dev/null; do
 		if [ -n "$bpid" ]; then
-			{ grep -ao 'memfd:[^ ]*' "/proc/$bpid/maps"
-			  ls -l "/proc/$bpid/fd" | grep -ao 'memfd:[^ ]*'; } >> "$T/$name.memfds" 2>/dev/null
+			for p in $(tree_pids "$bpid"); do
+				{ grep -ao 'memfd:[^ ]*' "/proc/$p/maps"
+				  ls -l "/proc/$p/fd" | grep -ao 'memfd:[^ ]*'; } >> "$T/$name.memfds" 2>/dev/null
+			done
 		fi
 		sleep 0.5
 	done
@@ -122,6 +131,17 @@ run_capvm() {
 	cp "$T/$name.con" "$CAPVM_OUT/vhost-user-$name.console.log" 2>/dev/null
 	cp "$T/$name.log" "$CAPVM_OUT/vhost-user-$name.capvm.log" 2>/dev/null
 	E2E_WHY="capvm status $RC: $(tail_of "$T/$name.log") console: $(tail_of "$T/$name.con")"
+}
+
+# check_isolated NAME: while run NAME went on, the back-end held the bounce
+# window and never guest RAM.
+check_isolated() {
+	local memfds
+	memfds=$(tr '\n' ' ' < "$T/$1.memfds")
+	E2E_WHY="back-end memfds: $memfds"
+	e2e_check "$1-backend-has-bounce-window" grep -q capvm-bounce "$T/$1.memfds"
+	E2E_WHY="back-end memfds: $memfds"
+	e2e_check "$1-backend-never-sees-guest-ram" bash -c "! grep -q capvm-guest-ram '$T/$1.memfds'"
 }
 
 if want capvm; then
@@ -158,17 +178,6 @@ if want capvm; then
 		check_isolated capvm-isolated
 	fi
 fi
-
-# check_isolated NAME: while run NAME went on, the back-end held the bounce
-# window and never guest RAM.
-check_isolated() {
-	local memfds
-	memfds=$(tr '\n' ' ' < "$T/$1.memfds")
-	E2E_WHY="back-end memfds: $memfds"
-	e2e_check "$1-backend-has-bounce-window" grep -q capvm-bounce "$T/$1.memfds"
-	E2E_WHY="back-end memfds: $memfds"
-	e2e_check "$1-backend-never-sees-guest-ram" bash -c "! grep -q capvm-guest-ram '$T/$1.memfds'"
-}
 
 # --------------------------------- capvm VMM + qemu-storage-daemon (qcow2)
 # run_qsd NAME MODE-OPTS: qemu-storage-daemon exports a fresh qcow2 image;

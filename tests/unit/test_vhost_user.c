@@ -541,6 +541,7 @@ out:
 struct listen_arg {
 	struct vu_backend *vb;
 	int listen_fd;
+	int conn;                     /* the accepted connection, -1 before */
 };
 
 /* Serve one front-end that connects to the listening socket. */
@@ -548,6 +549,7 @@ static void *accept_serve_thread(void *p)
 {
 	struct listen_arg *a = p;
 	int c = accept4(a->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	__atomic_store_n(&a->conn, c, __ATOMIC_RELEASE);
 	if (c >= 0)
 		vu_backend_serve(a->vb, c);
 	return NULL;
@@ -602,7 +604,7 @@ static void proxy_session(enum vu_proxy_mem mode)
 	struct vu_proxy_options po = { .mem = mode, .bounce_size = 1 << 20 };
 	struct guest_mem mem = { 0 };
 	struct virtio_mmio *t = NULL;
-	struct listen_arg arg = { .listen_fd = -1 };
+	struct listen_arg arg = { .listen_fd = -1, .conn = -1 };
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	pthread_t th;
 	bool thread_started = false;
@@ -692,6 +694,35 @@ static void proxy_session(enum vu_proxy_mem mode)
 	mmio_w(t, 0x50, 0);
 	CHECK(proxy_wait_used(t, s.ram, 1));
 	CHECK_EQ(s.ram[STATUS_OFF], 0);
+
+	/* The back-end goes away: needs-reset (no vCPU waits), counted. */
+	int conn = __atomic_load_n(&arg.conn, __ATOMIC_ACQUIRE);
+	CHECK(conn >= 0);
+	if (conn >= 0)
+		shutdown(conn, SHUT_RDWR);
+	pthread_join(th, NULL);
+	thread_started = false;
+	for (int i = 0; i < 100 && !(virtio_status(dev) & VIRTIO_STATUS_DEVICE_NEEDS_RESET); i++)
+		virtio_mmio_poll(t, 10);
+	CHECK(virtio_status(dev) & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
+	CHECK_EQ(vu_proxy_stats(dev)->disconnects, 1);
+	close(conn);
+	/* A new back-end listens; the guest's reset reconnects, and it works again. */
+	arg.conn = -1;
+	thread_started = pthread_create(&th, NULL, accept_serve_thread, &arg) == 0;
+	CHECK(thread_started);
+	mmio_w(t, 0x70, 0);
+	CHECK_EQ(vu_proxy_stats(dev)->connects, 2);
+	memset(s.ram + USED_OFF, 0, 0x1000);
+	memset(s.ram + AVAIL_OFF, 0, 0x1000);
+	guest_driver_init(t);
+	CHECK_EQ(virtio_status(dev) & VIRTIO_STATUS_DEVICE_NEEDS_RESET, 0);
+	push_request(&s, 0, 0 /* VIRTIO_BLK_T_IN */, 5);
+	s.ram[DATA_OFF] = 0;
+	mmio_w(t, 0x50, 0);
+	CHECK(proxy_wait_used(t, s.ram, 1));
+	CHECK_EQ(s.ram[STATUS_OFF], 0);
+	CHECK_EQ(s.ram[DATA_OFF], 0x3c);
 	if (test_case_failed)
 		printf("  last error: %s\n", err);
 out:
