@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 #include "common/util.h"
@@ -127,6 +128,9 @@ int vu_frontend_connect(struct vu_frontend *f, const char *path, char *err, size
 	sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (sock < 0)
 		return err_fail(err, errlen, "socket: %s", strerror(errno));
+	struct timeval tv = { .tv_sec = VU_FRONTEND_TIMEOUT_S };
+	setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(sock, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	if (connect(sock, (struct sockaddr *)&sa, sizeof(sa))) {
 		err_fail(err, errlen, "connecting to %s: %s", path, strerror(errno));
 		close(sock);

@@ -42,6 +42,14 @@ struct vu_frontend_vring {
 	((1ull << VHOST_USER_PROTOCOL_F_MQ) | (1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK) | \
 	 (1ull << VHOST_USER_PROTOCOL_F_CONFIG))
 
+/*
+ * Every request and reply on a connection made by vu_frontend_connect times
+ * out after this long (a back-end may take 30 s to drain its requests before
+ * it answers GET_VRING_BASE), so a hung back-end cannot block the caller
+ * (a vCPU thread, in the VMM) forever.
+ */
+#define VU_FRONTEND_TIMEOUT_S 40
+
 /* Connect to path and negotiate; or adopt an already connected sock. 0 / -1. */
 int vu_frontend_connect(struct vu_frontend *f, const char *path, char *err, size_t errlen);
 int vu_frontend_attach(struct vu_frontend *f, int sock, char *err, size_t errlen);

@@ -10,8 +10,9 @@
  * memory table and the rings; a device reset (proxy_reset) stops the rings
  * with GET_VRING_BASE, which the back-end answers only when no request
  * touches guest memory any more.  These requests run on the vCPU thread
- * that wrote the status register, with dev->lock held, and have a 40 s
- * socket timeout so a hung back-end cannot hold a vCPU forever.
+ * that wrote the status register, with dev->lock held, and have a socket
+ * timeout (VU_FRONTEND_TIMEOUT_S) so a hung back-end cannot hold a vCPU
+ * forever.
  *
  * Watching the back-end.  The proxy owns a small epoll set (the socket, and
  * in isolated mode the back-end's call eventfds) that it gives the device's
@@ -30,14 +31,10 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #include "common/log.h"
 #include "common/util.h"
-
-/* A back-end may take up to 30 s to drain requests before GET_VRING_BASE. */
-#define PROXY_SOCKET_TIMEOUT_S 40
 
 /* Feature bits the guest may see in shared mode: the device's own bits
  * (0-23), indirect descriptors, EVENT_IDX and VERSION_1.  Packed rings,
@@ -139,14 +136,13 @@ void proxy_disconnected(struct vu_proxy *p, const char *why)
 static int vu_proxy_connect(struct vu_proxy *p, char *err, size_t errlen)
 {
 	struct virtio_device *dev = &p->dev;
-	struct timeval tv = { .tv_sec = PROXY_SOCKET_TIMEOUT_S };
 	uint8_t config[VHOST_USER_MAX_CONFIG_SIZE];
-	uint32_t config_size = p->want_config_size;
+	/* a reconnect reads what the guest has been reading */
+	uint32_t config_size = p->connected_once ? dev->config_size : p->want_config_size;
 
+	/* (vu_frontend_connect puts a timeout on every request) */
 	if (vu_frontend_connect(&p->fe, p->opts.socket, err, errlen))
 		return -1;
-	setsockopt(p->fe.sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(p->fe.sock, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	if (!(p->fe.features & VIRTIO_BIT(VIRTIO_F_VERSION_1))) {
 		err_fail(err, errlen, "back-end does not offer VIRTIO_F_VERSION_1");
 		goto fail;
@@ -368,6 +364,10 @@ struct virtio_device *vu_proxy_create(const struct vu_proxy_options *o, uint32_t
 	case VIRTIO_ID_BLOCK:
 		p->want_config_size = 60;   /* struct virtio_blk_config up to write_zeroes */
 		p->min_config_size = 36;    /* ... up to num_queues */
+		break;
+	case VIRTIO_ID_NET:
+		p->want_config_size = 12;   /* struct virtio_net_config: mac .. mtu */
+		p->min_config_size = 6;     /* ... the mac */
 		break;
 	default:
 		err_fail(err, errlen, "%s: vhost-user device type %u not supported", name, device_id);
