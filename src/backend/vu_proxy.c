@@ -369,10 +369,6 @@ struct virtio_device *vu_proxy_create(const struct vu_proxy_options *o, uint32_t
 		p->want_config_size = 12;   /* mac, status, max_virtqueue_pairs, mtu */
 		p->min_config_size = 8;     /* mac, status */
 		break;
-	case VIRTIO_ID_NET:
-		p->want_config_size = 12;   /* struct virtio_net_config: mac .. mtu */
-		p->min_config_size = 6;     /* ... the mac */
-		break;
 	default:
 		err_fail(err, errlen, "%s: vhost-user device type %u not supported", name, device_id);
 		free(p);

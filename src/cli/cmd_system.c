@@ -1,6 +1,6 @@
 /*
- * capvm system: check, start (supervise), inspect and stop a system
- * described in one or more CAmkES-style files.
+ * capvm system: check, start (supervise), inspect and stop a system of VMs
+ * and device domains described in one or more CAmkES-style files.
  *   capvm system check FILE...    validate and print what each VM gets
  *   capvm system up FILE...       validate, then run the supervisor
  *   capvm system status [NAME]    ask a running supervisor

@@ -80,6 +80,9 @@ bool run_devices_need_shared_ram(const struct run_devices *d)
 	for (int i = 0; i < d->nr_disks; i++)
 		if (d->disk_vhost_user[i] && d->disk_vu[i].mem == VU_PROXY_MEM_SHARED)
 			return true;
+	for (int i = 0; i < d->nr_nets; i++)
+		if (d->net_vhost_user[i] && d->net_vu[i].mem == VU_PROXY_MEM_SHARED)
+			return true;
 	return false;
 }
 
@@ -90,10 +93,19 @@ int run_devices_parse_net(struct run_devices *d, const char *spec, char *err, si
 		return -1;
 	}
 	char rest[1024];
-	if (take_irq(spec, rest, sizeof(rest), &d->net_irq[d->nr_nets], err, errlen) < 0 ||
-	    virtio_net_parse(rest, &d->nets[d->nr_nets], err, errlen) < 0)
+	if (take_irq(spec, rest, sizeof(rest), &d->net_irq[d->nr_nets], err, errlen) < 0)
 		return -1;
-	d->nr_nets++;
+	int vu = vu_proxy_parse(rest, &d->net_vu[d->nr_nets], err, errlen);
+	if (vu < 0)
+		return -1;
+	if (vu > 0) {
+		memset(&d->nets[d->nr_nets], 0, sizeof(d->nets[0]));
+		d->net_vhost_user[d->nr_nets++] = true;
+		return 0;
+	}
+	if (virtio_net_parse(rest, &d->nets[d->nr_nets], err, errlen) < 0)
+		return -1;
+	d->net_vhost_user[d->nr_nets++] = false;
 	return 0;
 }
 
@@ -135,15 +147,15 @@ static int run_devices_attach(struct run_devices *d, struct vm *vm, struct virti
 	return vm_add_virtio(vm, t, err, errlen);
 }
 
-/* A disk served by a vhost-user back-end (backend/vu_proxy.h). */
-static struct virtio_device *create_vhost_user(struct run_devices *d, int i, struct vm *vm,
-					       const struct guest_mem *mem, const char *name,
-					       char *err, size_t errlen)
+/* A disk or network device served by a vhost-user back-end (backend/vu_proxy.h). */
+static struct virtio_device *create_vhost_user(const struct vu_proxy_options *o, uint32_t device_id,
+					       struct vm *vm, const struct guest_mem *mem,
+					       const char *name, char *err, size_t errlen)
 {
 	struct vu_proxy_ram ram = { .fd = -1 };
 	struct vm_ram_slot slots[VU_PROXY_MAX_RAM_SLOTS];
 
-	if (d->disk_vu[i].mem == VU_PROXY_MEM_SHARED) {
+	if (o->mem == VU_PROXY_MEM_SHARED) {
 		int n = vm_ram_slots(vm, slots, VU_PROXY_MAX_RAM_SLOTS, &ram.fd);
 		for (int s = 0; s < n; s++) {
 			ram.slots[s].gpa = slots[s].gpa;
@@ -152,7 +164,7 @@ static struct virtio_device *create_vhost_user(struct run_devices *d, int i, str
 		}
 		ram.nr_slots = n > 0 ? n : 0;
 	}
-	return vu_proxy_create(&d->disk_vu[i], VIRTIO_ID_BLOCK, mem, &ram, name, err, errlen);
+	return vu_proxy_create(o, device_id, mem, &ram, name, err, errlen);
 }
 
 int run_devices_create(struct run_devices *d, struct vm *vm, char *err, size_t errlen)
@@ -172,7 +184,7 @@ int run_devices_create(struct run_devices *d, struct vm *vm, char *err, size_t e
 		snprintf(name, sizeof(name), "blk%d", i);
 		struct virtio_device *dev;
 		if (d->disk_vhost_user[i])
-			dev = create_vhost_user(d, i, vm, mem, name, err, errlen);
+			dev = create_vhost_user(&d->disk_vu[i], VIRTIO_ID_BLOCK, vm, mem, name, err, errlen);
 		else
 			dev = virtio_blk_create(&d->disks[i], mem, name, err, errlen);
 		if (!dev || run_devices_attach(d, vm, dev, d->disk_irq[i], err, errlen) < 0)
@@ -180,7 +192,11 @@ int run_devices_create(struct run_devices *d, struct vm *vm, char *err, size_t e
 	}
 	for (int i = 0; i < d->nr_nets; i++) {
 		snprintf(name, sizeof(name), "net%d", i);
-		struct virtio_device *dev = virtio_net_create(&d->nets[i], mem, name, err, errlen);
+		struct virtio_device *dev;
+		if (d->net_vhost_user[i])
+			dev = create_vhost_user(&d->net_vu[i], VIRTIO_ID_NET, vm, mem, name, err, errlen);
+		else
+			dev = virtio_net_create(&d->nets[i], mem, name, err, errlen);
 		if (!dev || run_devices_attach(d, vm, dev, d->net_irq[i], err, errlen) < 0)
 			return -1;
 	}

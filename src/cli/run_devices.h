@@ -34,6 +34,9 @@ struct run_devices {
 	bool rng;
 	int nr_nets;
 	struct net_options nets[RUN_MAX_NETS];
+	/* --net vhost-user=SOCK: served by a back-end process (capvm backend net) */
+	bool net_vhost_user[RUN_MAX_NETS];
+	struct vu_proxy_options net_vu[RUN_MAX_NETS];
 	int nr_vconsoles;
 	const char *vconsoles[RUN_MAX_VCONSOLES];  /* chardev specs */
 
@@ -48,8 +51,8 @@ struct run_devices {
 /* --disk SPEC: returns 0 or -1 with a message in err. */
 int run_devices_parse_disk(struct run_devices *d, const char *spec, char *err, size_t errlen);
 /*
- * Does a device need guest RAM in a memfd (a vhost-user disk with
- * mem=shared)?  capvm run then turns --mem-shared on by itself.
+ * Does a device need guest RAM in a memfd (a vhost-user disk or network
+ * device with mem=shared)?  capvm run then turns --mem-shared on by itself.
  */
 bool run_devices_need_shared_ram(const struct run_devices *d);
 /* --net SPEC and --virtio-console SPEC: 0 or -1 with a message in err. */

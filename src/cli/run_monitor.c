@@ -179,8 +179,9 @@ static int rm_query_counters(void *opaque, struct monitor_counter *c, size_t max
 			BLK_COUNTER(window_requests);
 #undef BLK_COUNTER
 		}
-		if (d->device_id == VIRTIO_ID_NET) {
-			const struct virtio_net_stats *ns = virtio_net_stats(d);
+		const struct virtio_net_stats *ns =
+			d->device_id == VIRTIO_ID_NET ? virtio_net_stats(d) : NULL;
+		if (ns) {
 #define NET_COUNTER(field) do { \
 			snprintf(name, sizeof(name), "%s.%s", dn, #field); \
 			n = add_counter(c, max, n, name, ns->field); } while (0)

@@ -3,9 +3,16 @@
  *
  * One process, one thread, one poll loop over: a signalfd (SIGCHLD, SIGTERM,
  * SIGINT, SIGHUP), the control socket, and timers (pending restarts, the
- * stop deadline).  It never maps guest memory: dataports are memfds that it
- * creates, sizes and seals, and passes by fd inheritance to the two VM
- * processes named on the connection (every other fd is close-on-exec).
+ * stop deadline, readiness probes of device domains).  It never maps guest
+ * memory: dataports are memfds that it creates, sizes and seals, and passes
+ * by fd inheritance to the two VM processes named on the connection (every
+ * other fd is close-on-exec).
+ *
+ * Device domains are `capvm backend` processes managed like VMs (same
+ * restart policies, cgroups, pinning).  They start first; a VM they serve
+ * starts once their vhost-user sockets accept, and gets `--disk/--net
+ * vhost-user=SOCKET`; on the way down the VMs stop first.  A device
+ * domain's bounce window is made by the VMM, not here.
  *
  * Between fork and exec the child, in this order: asks for SIGKILL when the
  * supervisor dies (PR_SET_PDEATHSIG), unblocks signals, joins its memory

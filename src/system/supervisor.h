@@ -1,9 +1,10 @@
 /*
  * The supervisor: starts every VM of a validated system as its own
- * `capvm run` process, applies CPU pinning, scheduling and the memory
+ * `capvm run` process and every device domain as its own `capvm backend`
+ * process (those first), applies CPU pinning, scheduling and the memory
  * budget, creates the dataports (sealed memfds handed to exactly the two
- * VMs named on the connection), restarts VMs by policy, and answers
- * `capvm system status/down` on a control unix socket.  See
+ * VMs named on the connection), restarts VMs and back-ends by policy, and
+ * answers `capvm system status/down` on a control unix socket.  See
  * docs/supervisor.md.
  */
 #ifndef CAPVM_SYSTEM_SUPERVISOR_H

@@ -1,7 +1,9 @@
 /*
  * The system description: a CAmkES-flavoured file that declares every VM of
  * a system and what each may use (RAM budget, CPUs, priority, devices,
- * IRQs, shared-memory dataports).  See docs/system-description.md.
+ * IRQs, shared-memory dataports), and the device domains (vhost-user
+ * back-end processes) that serve a VM's devices through a connection that
+ * names their bounce window.  See docs/system-description.md.
  *
  * Processing has three steps, each in its own file:
  *   lexer.c     text -> tokens

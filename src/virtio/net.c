@@ -741,6 +741,9 @@ static const struct virtio_device_ops net_ops = {
 
 const struct virtio_net_stats *virtio_net_stats(const struct virtio_device *dev)
 {
+	/* a network device served elsewhere (vhost-user proxy) has no model here */
+	if (dev->ops != &net_ops)
+		return NULL;
 	return &((const struct net *)dev)->stats;
 }
 

@@ -115,7 +115,7 @@ struct virtio_device *virtio_net_create_fd(const struct net_options *o, int fd, 
  */
 void virtio_net_return_rx_buffers(struct virtio_device *dev);
 
-/* The device's counters (dev must come from virtio_net_create*). */
+/* The device's counters; NULL if dev is not this model (a vhost-user proxy). */
 const struct virtio_net_stats *virtio_net_stats(const struct virtio_device *dev);
 
 #endif

@@ -14,18 +14,25 @@
 #     (GET_VRING_BASE) and each cont gives them back; the receive buffers
 #     the back-end held must return to the guest, or its receive ring
 #     starves and the peer -> guest transfer fails.
+#   - the capvm VMM as the front-end (capvm run --net vhost-user=SOCK):
+#     the same guest test with mem=shared (the back-end maps guest RAM and
+#     gets the KVM eventfds) and with mem=isolated (the back-end sees only a
+#     bounce window); the guest's MAC is the back-end's (GET_CONFIG).
 #   - the back-end closes the connection of a hostile front-end (a vring
 #     index that does not exist) and stays up.
-# The capvm VMM as a front-end (capvm run --net vhost-user=SOCK) is not
-# built yet: see docs/device-domains.md.
+# Set CAPVM_E2E_VUN_PARTS to a subset of "qemu qemu2 capvm capvm-isolated
+# hostile" to run fewer.
 . "$(dirname "$0")/lib.sh"
-e2e_enter_kvm --timeout 600 -- "$0" "$@"
+e2e_enter_kvm --timeout 1100 -- "$0" "$@"
 
 NS=capvmtest-vun
 TAP=capvmvun0
 T=$E2E_TMP
 OUT=$CAPVM_OUT
 VM_TIMEOUT=${CAPVM_E2E_VM_TIMEOUT:-240}
+PARTS=" ${CAPVM_E2E_VUN_PARTS:-qemu qemu2 capvm capvm-isolated hostile} "
+want() { [[ $PARTS == *" $1 "* ]]; }
+BACKEND_MAC=52:54:00:77:00:09
 
 if [ ! -x "$CAPVM" ]; then
 	e2e_fail capvm-binary "$CAPVM does not exist (make all)"
@@ -55,7 +62,7 @@ fi
 e2e_pass setup
 
 # The back-end opens the tap inside the namespace.
-ip netns exec "$NS" "$CAPVM" backend net --socket "$T/vn.sock" --tap "$TAP,mac=52:54:00:77:00:09" \
+ip netns exec "$NS" "$CAPVM" backend net --socket "$T/vn.sock" --tap "$TAP,mac=$BACKEND_MAC" \
 	> "$T/backend.log" 2>&1 < /dev/null &
 backend=$!
 E2E_PIDS+=("$backend")
@@ -94,11 +101,13 @@ print("stop-cont", done)
 PY
 }
 
-# run_guest TAG MAC [STOPS]: one QEMU front-end run of the guest's net test,
-# with a fresh peer (receiver on :5000, sender on :5001) in the namespace;
-# with STOPS, the VM is stopped and continued that many times meanwhile.
+# run_guest TAG MAC [STOPS [FRONTEND]]: one run of the guest's net test,
+# with a fresh peer (receiver on :5000, sender on :5001) in the namespace.
+# FRONTEND: qemu (default; with STOPS, the VM is stopped and continued that
+# many times meanwhile), capvm-shared or capvm-isolated.  MAC: the address
+# the guest must see.
 run_guest() {
-	local tag=$1 mac=$2 stops=${3:-0} con=$T/qemu-$1.con rc mon=() cycler=
+	local tag=$1 mac=$2 stops=${3:-0} fe=${4:-qemu} con=$T/vm-$1.con rc mon=() cycler=''
 	rm -f "$T/recv.bin"
 	# (-e: the program owns the connection, so neither side sees an early
 	# EOF from the other's idle stdin; busybox nc exits on the first EOF.)
@@ -116,14 +125,23 @@ run_guest() {
 		cycler=$!
 		E2E_PIDS+=("$cycler")
 	fi
-	e2e_run "$con" "$VM_TIMEOUT" qemu-system-x86_64 -enable-kvm -cpu host \
-		-M microvm,rtc=on,memory-backend=mem0 -m 256M \
-		-object memory-backend-memfd,id=mem0,size=256M,share=on \
-		-chardev socket,id=vn0,path="$T/vn.sock" -netdev vhost-user,id=n0,chardev=vn0 \
-		-device virtio-net-device,netdev=n0,mac="$mac" \
-		-smp 1 -nodefaults -no-user-config -nographic -no-reboot -serial stdio "${mon[@]}" \
-		-kernel "$CAPVM_VMLINUX" -initrd "$CAPVM_INITRD" -append "$(e2e_guest_cmdline net)"
-	rc=$?
+	case $fe in
+	qemu)
+		e2e_run "$con" "$VM_TIMEOUT" qemu-system-x86_64 -enable-kvm -cpu host \
+			-M microvm,rtc=on,memory-backend=mem0 -m 256M \
+			-object memory-backend-memfd,id=mem0,size=256M,share=on \
+			-chardev socket,id=vn0,path="$T/vn.sock" -netdev vhost-user,id=n0,chardev=vn0 \
+			-device virtio-net-device,netdev=n0,mac="$mac" \
+			-smp 1 -nodefaults -no-user-config -nographic -no-reboot -serial stdio "${mon[@]}" \
+			-kernel "$CAPVM_VMLINUX" -initrd "$CAPVM_INITRD" -append "$(e2e_guest_cmdline net)"
+		rc=$? ;;
+	capvm-*)
+		e2e_run "$T/vm-$tag.log" "$VM_TIMEOUT" "$CAPVM" run --kernel "$CAPVM_VMLINUX" \
+			--initrd "$CAPVM_INITRD" --mem 256M --cmdline "$(e2e_guest_cmdline net)" \
+			--console "file:$con" --net "vhost-user=$T/vn.sock,mem=${fe#capvm-}"
+		rc=$?
+		cp "$T/vm-$tag.log" "$OUT/vhost-user-net-$tag.capvm.log" 2>/dev/null ;;
+	esac
 	kill "$r1" "$r2" 2>/dev/null
 	wait "$r1" "$r2" 2>/dev/null
 	e2e_forget_pid "$r1"; e2e_forget_pid "$r2"
@@ -140,10 +158,10 @@ run_guest() {
 		E2E_WHY="guest eth0 rx frame errors: '${frame:-none}'"
 		e2e_check "$tag-rx-buffers-rewound-not-emptied" [ "${frame:-x}" = 0 ]
 	fi
-	cp "$con" "$OUT/vhost-user-net-qemu-$tag.console.log" 2>/dev/null
+	cp "$con" "$OUT/vhost-user-net-$tag.console.log" 2>/dev/null
 	grep -a '^CAPVM-NET' "$con" | sed "s/^/    guest-$tag| /"
 
-	E2E_WHY="qemu status $rc: $(tail_of "$con") backend: $(tail_of "$T/backend.log")"
+	E2E_WHY="$fe status $rc: $(tail_of "$con") $(tail_of "$T/vm-$tag.log") backend: $(tail_of "$T/backend.log")"
 	e2e_check "$tag-guest-eth0" grep -aq "^CAPVM-NET mac $mac" "$con"
 	E2E_WHY="$(grep -a 'CAPVM-NET ping' "$con") backend: $(tail_of "$T/backend.log")"
 	e2e_check "$tag-ping-peer" grep -aq '^CAPVM-NET ping-ok' "$con"
@@ -163,21 +181,35 @@ run_guest() {
 }
 
 # ------------------------------------------- QEMU front-end, capvm back-end
-run_guest qemu 52:54:00:77:00:02
-kill -0 "$backend" 2>/dev/null && e2e_pass backend-survives-frontend-exit ||
-	e2e_fail backend-survives-frontend-exit "$(tail_of "$T/backend.log")"
+if want qemu; then
+	run_guest qemu 52:54:00:77:00:02
+	kill -0 "$backend" 2>/dev/null && e2e_pass backend-survives-frontend-exit ||
+		e2e_fail backend-survives-frontend-exit "$(tail_of "$T/backend.log")"
+fi
 
 # ------------------------------------------- a second front-end (reconnect)
-if command -v python3 > /dev/null; then
+if ! want qemu2; then
+	:
+elif command -v python3 > /dev/null; then
 	run_guest qemu2 52:54:00:77:00:03 12
 else
 	e2e_skip stop-cont "python3 not available in the test host"
 	run_guest qemu2 52:54:00:77:00:03
 fi
 
+# ------------------------------------------- capvm front-end, capvm back-end
+want capvm && run_guest capvm "$BACKEND_MAC" 0 capvm-shared
+want capvm-isolated && run_guest capvm-isolated "$BACKEND_MAC" 0 capvm-isolated
+if want capvm || want capvm-isolated; then
+	kill -0 "$backend" 2>/dev/null && e2e_pass backend-survives-capvm-frontends ||
+		e2e_fail backend-survives-capvm-frontends "$(tail_of "$T/backend.log")"
+fi
+
 # ------------------------------------------------- hostile front-end
 # SET_VRING_NUM for ring 7 (net has rings 0 and 1): the connection is closed.
-if command -v python3 > /dev/null; then
+if ! want hostile; then
+	:
+elif command -v python3 > /dev/null; then
 	out=$(python3 - "$T/vn.sock" <<'PY' 2>&1
 import socket, struct, sys
 def conn():
