@@ -682,6 +682,31 @@ static void proxy_session(enum vu_proxy_mem mode)
 		CHECK(st->bytes_from_backend >= 512 + 2);
 		/* the back-end never mapped guest RAM: only the window */
 		CHECK_EQ(s.vb->nr_maps, 1);
+		/*
+		 * Two 600 KiB writes at once: the 1 MiB window holds one, the
+		 * other waits for its completion (a "window full" wait).
+		 */
+		struct virtq_desc *d = (struct virtq_desc *)(s.ram + DESC_OFF);
+		struct virtq_avail *a = (struct virtq_avail *)(s.ram + AVAIL_OFF);
+		uint32_t hdr[4] = { 1 /* VIRTIO_BLK_T_OUT */, 0, 512, 0 };  /* sector 512 */
+		memcpy(s.ram + HDR_OFF, hdr, 16);
+		memcpy(s.ram + HDR_OFF + 16, hdr, 16);
+		memset(s.ram + 0x6000, 0x77, 600 << 10);
+		for (int r = 0; r < 2; r++) {
+			d[3 * r] = (struct virtq_desc){ RAM_GPA + HDR_OFF + 16 * r, 16, VIRTQ_DESC_F_NEXT,
+							(uint16_t)(3 * r + 1) };
+			d[3 * r + 1] = (struct virtq_desc){ RAM_GPA + 0x6000, 600 << 10, VIRTQ_DESC_F_NEXT,
+							    (uint16_t)(3 * r + 2) };
+			d[3 * r + 2] = (struct virtq_desc){ RAM_GPA + STATUS_OFF + r, 1, VIRTQ_DESC_F_WRITE, 0 };
+			s.ram[STATUS_OFF + r] = 0xff;
+			a->ring[(2 + r) % QSIZE] = (uint16_t)(3 * r);
+		}
+		__atomic_store_n(&a->idx, 4, __ATOMIC_RELEASE);
+		mmio_w(t, 0x50, 0);
+		CHECK(proxy_wait_used(t, s.ram, 4));
+		CHECK(s.ram[STATUS_OFF] == 0 && s.ram[STATUS_OFF + 1] == 0);
+		CHECK_EQ(st->bounce_full_waits, 1);
+		CHECK_EQ(st->requests, 4);
 	}
 	/* a guest reset stops the ring (GET_VRING_BASE), and the device works again */
 	mmio_w(t, 0x70, 0);
