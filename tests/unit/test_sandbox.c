@@ -21,8 +21,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <poll.h>
+#include <sys/eventfd.h>
+
+#include "backend/backend_blk.h"
 #include "backend/sandbox.h"
+#include "backend/vu_frontend.h"
 #include "unit/test.h"
+#include "virtio/virtqueue.h"
 
 /* Exit status of a child that could not load the filter at all. */
 #define CHILD_NO_SECCOMP 77
@@ -286,6 +292,157 @@ TEST(enter_full_sandbox)
 	CHECK(exited_ok(status));
 }
 
+/*
+ * The data path inside the sandbox: a forked child opens an image, enters
+ * the whole sandbox and serves the vhost-user session on a socketpair; the
+ * parent is the front-end (vu_frontend) with guest RAM in a memfd and
+ * writes, reads and flushes through the ring.  Any system call of the
+ * serving loop missing from the allow-list kills the child with SIGSYS.
+ */
+#define RAM_SIZE   (1u << 20)
+#define RAM_GPA    0x100000ull
+#define QSIZE      16
+#define DESC_OFF   0x0
+#define AVAIL_OFF  0x1000
+#define USED_OFF   0x2000
+#define HDR_OFF    0x3000
+#define DATA_OFF   0x4000
+#define STATUS_OFF 0x5000
+
+/* Put request number idx (type, sector; 512 bytes at DATA_OFF) on the ring. */
+static void push_request(uint8_t *ram, uint16_t idx, uint32_t type, uint64_t sector)
+{
+	struct virtq_desc *d = (struct virtq_desc *)(ram + DESC_OFF);
+	struct virtq_avail *a = (struct virtq_avail *)(ram + AVAIL_OFF);
+	uint32_t hdr[4] = { type, 0, (uint32_t)sector, (uint32_t)(sector >> 32) };
+	bool data = type == 0 || type == 1;
+
+	memcpy(ram + HDR_OFF, hdr, sizeof(hdr));
+	d[0] = (struct virtq_desc){ RAM_GPA + HDR_OFF, 16, VIRTQ_DESC_F_NEXT, data ? 1 : 2 };
+	d[1] = (struct virtq_desc){ RAM_GPA + DATA_OFF, 512,
+				    VIRTQ_DESC_F_NEXT | (type == 0 ? VIRTQ_DESC_F_WRITE : 0), 2 };
+	d[2] = (struct virtq_desc){ RAM_GPA + STATUS_OFF, 1, VIRTQ_DESC_F_WRITE, 0 };
+	ram[STATUS_OFF] = 0xff;
+	a->ring[idx % QSIZE] = 0;
+	__atomic_store_n(&a->idx, (uint16_t)(idx + 1), __ATOMIC_RELEASE);
+}
+
+/* Kick and wait for used->idx == want and the call fd. */
+static bool complete(uint8_t *ram, int kick, int call, uint16_t want)
+{
+	struct virtq_used *u = (struct virtq_used *)(ram + USED_OFF);
+	struct pollfd pfd = { .fd = call, .events = POLLIN };
+	uint64_t one = 1, calls;
+
+	if (write(kick, &one, 8) != 8)
+		return false;
+	for (int i = 0; i < 500 && __atomic_load_n(&u->idx, __ATOMIC_ACQUIRE) != want; i++)
+		usleep(10000);
+	if (poll(&pfd, 1, 5000) == 1 && read(call, &calls, 8) < 0)
+		return false;
+	return u->idx == want && ram[STATUS_OFF] == 0;
+}
+
+/* The child: open, enter, serve one front-end on sock; exit status. */
+static int serve_sandboxed(const char *image, int sock)
+{
+	struct blk_options o;
+	struct vu_backend *vb;
+	char err[256];
+	int rc;
+
+	close_all_but(sock, -1);
+	if (virtio_blk_parse(image, &o, err, sizeof(err)) ||
+	    !(vb = backend_blk_create(&o, err, sizeof(err)))) {
+		fprintf(stderr, "  child: %s\n", err);
+		return 3;
+	}
+	struct backend_sandbox_opts so = {
+		.name = "test-blk", .namespaces = true, .nr_keep_fds = 1,
+		.keep_files = { o.path }, .nr_keep_files = 1,
+	};
+	so.keep_fds[0] = sock;
+	if (backend_sandbox_enter(&so, err, sizeof(err))) {
+		fprintf(stderr, "  child: %s\n", err);
+		return 4;
+	}
+	rc = vu_backend_serve(vb, sock);
+	backend_blk_destroy(vb);
+	return rc ? 5 : 0;
+}
+
+TEST(sandboxed_backend_serves_requests)
+{
+	struct vu_frontend f = { .sock = -1 };
+	char image[64], err[256] = "";
+	int sv[2], ram_fd, kick, call, status;
+	uint8_t *ram;
+	pid_t pid;
+
+	if (geteuid() != 0)
+		SKIP("needs root (namespaces, capabilities)");
+	snprintf(image, sizeof(image), "/tmp/capvm-test-sandbox-%d.img", (int)getpid());
+	int img = open(image, O_CREAT | O_RDWR | O_TRUNC, 0600);
+	CHECK(img >= 0 && ftruncate(img, 1 << 20) == 0);
+	close(img);
+	ram_fd = memfd_create("ram", MFD_CLOEXEC);
+	CHECK(ram_fd >= 0 && ftruncate(ram_fd, RAM_SIZE) == 0);
+	CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	ram = mmap(NULL, RAM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, ram_fd, 0);
+	CHECK(ram != MAP_FAILED);
+	if (test_case_failed)
+		return;
+	fflush(NULL);
+	pid = fork();
+	if (pid == 0)
+		_exit(serve_sandboxed(image, sv[1]));
+	close(sv[1]);
+
+	CHECK_EQ(vu_frontend_attach(&f, sv[0], err, sizeof(err)), 0);
+	uint64_t capacity = 0;
+	CHECK_EQ(vu_frontend_get_config(&f, 0, &capacity, 8, err, sizeof(err)), 0);
+	CHECK_EQ(capacity, 2048);
+	CHECK_EQ(vu_frontend_set_features(&f, f.features & (1ull << 32) /* VERSION_1 */, err, sizeof(err)), 0);
+	struct vhost_user_mem_region region = { RAM_GPA, RAM_SIZE, RAM_GPA, 0 };
+	CHECK_EQ(vu_frontend_set_mem_table(&f, &region, &ram_fd, 1, err, sizeof(err)), 0);
+	kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	call = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	struct vu_frontend_vring ring = { .num = QSIZE, .base = 0, .desc = RAM_GPA + DESC_OFF,
+		.avail = RAM_GPA + AVAIL_OFF, .used = RAM_GPA + USED_OFF,
+		.kick_fd = kick, .call_fd = call };
+	CHECK_EQ(vu_frontend_start_vring(&f, 0, &ring, err, sizeof(err)), 0);
+
+	/* write sector 7, flush, read it back into a cleared buffer */
+	memset(ram + DATA_OFF, 0x5a, 512);
+	push_request(ram, 0, 1 /* OUT */, 7);
+	CHECK(complete(ram, kick, call, 1));
+	push_request(ram, 1, 4 /* FLUSH */, 0);
+	CHECK(complete(ram, kick, call, 2));
+	memset(ram + DATA_OFF, 0, 512);
+	push_request(ram, 2, 0 /* IN */, 7);
+	CHECK(complete(ram, kick, call, 3));
+	CHECK_EQ(ram[DATA_OFF], 0x5a);
+	CHECK_EQ(ram[DATA_OFF + 511], 0x5a);
+	uint16_t base = 0;
+	CHECK_EQ(vu_frontend_stop_vring(&f, 0, &base, err, sizeof(err)), 0);
+	CHECK_EQ(base, 3);
+	if (test_case_failed)
+		printf("  last error: %s\n", err);
+
+	vu_frontend_close(&f);  /* EOF: the child ends its session and exits */
+	CHECK(waitpid(pid, &status, 0) == pid);
+	if (killed_by_sigsys(status))
+		printf("  the sandboxed back-end was killed by seccomp (see dmesg: type=1326)\n");
+	else if (!exited_ok(status))
+		printf("  child status 0x%x\n", status);
+	CHECK(exited_ok(status));
+	munmap(ram, RAM_SIZE);
+	close(ram_fd);
+	close(kick);
+	close(call);
+	unlink(image);
+}
+
 int main(void)
 {
 	unsetenv(BACKEND_SANDBOX_TEST_ENV);
@@ -297,5 +454,6 @@ int main(void)
 	RUN(tap_ioctl_only_for_net);
 	RUN(unneeded_fd_refused);
 	RUN(enter_full_sandbox);
+	RUN(sandboxed_backend_serves_requests);
 	return test_exit();
 }
