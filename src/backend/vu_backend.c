@@ -730,6 +730,11 @@ int vu_backend_listen(struct vu_backend *vb, const char *path, volatile int *sto
 		return -1;
 	}
 	vb->stop = stop;
+	if (vb->listening && vb->listening(vb, lsock, vb->listening_opaque)) {
+		close(lsock);
+		unlink(path);
+		return -1;
+	}
 	log_info(vb->dev->name, "vhost-user back-end listening on %s", path);
 	while (!stop || !*stop) {
 		int sock = accept4(lsock, NULL, NULL, SOCK_CLOEXEC);

@@ -69,6 +69,13 @@ struct vu_backend {
 	volatile int *stop;              /* vu_backend_listen's stop flag */
 	int dev_epoll;                   /* the device's fds, edge-triggered */
 	struct vu_inflight inflight;     /* SET_INFLIGHT_FD: survives our crash */
+	/*
+	 * Called by vu_backend_listen once the socket listens, before the
+	 * first front-end (capvm backend enters its sandbox there); non-zero
+	 * ends vu_backend_listen with -1.  May be NULL.
+	 */
+	int (*listening)(struct vu_backend *vb, int listen_fd, void *opaque);
+	void *listening_opaque;
 	/* When set, the session must end (protocol violation). */
 	bool broken;
 };
