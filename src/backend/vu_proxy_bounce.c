@@ -10,7 +10,8 @@
  *
  * Guest kick (I/O thread): each chain the guest made available is popped
  * (validated by the virtqueue code), its buffers get window space in one
- * run of pages (each buffer rounded to 64 bytes), the readable ones are
+ * run of pages (small buffers packed 64-byte aligned, larger ones keeping
+ * their offset within a page: see buf_place), the readable ones are
  * copied in, and a chain of shadow descriptors pointing there is put on the
  * shadow ring; then the back-end's kick eventfd is signalled.  When the
  * window or the shadow descriptors run out, the chain waits (one per
@@ -55,6 +56,24 @@ _Static_assert(VIRTQ_AVAIL_BYTES(PROXY_QUEUE_MAX) <= 1024, "avail ring");
 _Static_assert(BOUNCE_PAGE + 1024 + VIRTQ_USED_BYTES(PROXY_QUEUE_MAX) <= BOUNCE_RING_BYTES, "used");
 
 static uint64_t round_up64(uint64_t v) { return (v + BOUNCE_ALIGN - 1) & ~(uint64_t)(BOUNCE_ALIGN - 1); }
+
+/*
+ * Where a buffer goes in the window, the running offset being off (offsets
+ * relative to a page boundary).  Small buffers (request headers, status
+ * bytes) are packed 64-byte aligned; larger ones keep their offset within a
+ * 4 KiB page, so a sector-aligned guest buffer stays sector-aligned for a
+ * back-end doing O_DIRECT I/O (unaligned buffers make it fall back to
+ * slower buffered I/O, or fail).
+ */
+static uint64_t buf_place(uint64_t off, const struct iovec *v)
+{
+	uint64_t in_page = (uintptr_t)v->iov_base & (BOUNCE_PAGE - 1), o;
+
+	if (v->iov_len < 512)
+		return round_up64(off);
+	o = (off & ~(uint64_t)(BOUNCE_PAGE - 1)) + in_page;
+	return o < off ? o + BOUNCE_PAGE : o;
+}
 
 /* ---- window pages ---------------------------------------------------------- */
 
@@ -278,8 +297,8 @@ static int relay_chain(struct vu_proxy *p, struct bounce_queue *bq, struct virtq
 					  nbuf, bq->size);
 		return -1;
 	}
-	for (unsigned i = 0; i < nbuf; i++)
-		bytes += round_up64(c->iov[i].iov_len);  /* <= 256 x 4 GiB: no overflow */
+	for (unsigned i = 0; i < nbuf; i++)  /* <= 256 x (4 GiB + 4 KiB): no overflow */
+		bytes = buf_place(bytes, &c->iov[i]) + c->iov[i].iov_len;
 	uint64_t pages = (bytes + BOUNCE_PAGE - 1) / BOUNCE_PAGE;
 	if (pages > p->nr_pages) {
 		virtio_device_needs_reset(&p->dev, "request of %llu bytes does not fit the %llu MiB "
@@ -311,9 +330,10 @@ static int relay_chain(struct vu_proxy *p, struct bounce_queue *bq, struct virtq
 	for (unsigned i = 0; i < nbuf; i++) {
 		const struct iovec *v = &c->iov[i];
 		bool writable = i >= c->nr_readable;
+		if (i == c->nr_readable)
+			r->win_writable_off = off;  /* copy_back places them the same way */
+		off = buf_place(off, v);
 		if (writable) {
-			if (i == c->nr_readable)
-				r->win_writable_off = off;
 			writable_len += v->iov_len;
 		} else {
 			memcpy(p->win + off, v->iov_base, v->iov_len);
@@ -324,7 +344,7 @@ static int relay_chain(struct vu_proxy *p, struct bounce_queue *bq, struct virtq
 			.flags = (uint16_t)((writable ? VIRTQ_DESC_F_WRITE : 0) |
 					    (i + 1 < nbuf ? VIRTQ_DESC_F_NEXT : 0)),
 			.next = i + 1 < nbuf ? bq->desc_next[d] : 0 };
-		off += round_up64(v->iov_len);
+		off += v->iov_len;
 		d = bq->desc_next[d];
 	}
 	r->writable_len = writable_len;
@@ -439,8 +459,9 @@ static void copy_back(struct vu_proxy *p, const struct bounce_req *r)
 	 * must arrive even from a back-end that under-reports.
 	 */
 	for (unsigned i = 0; i < r->nr_writable; i++) {
+		off = buf_place(off, &r->iov[i]);
 		memcpy(r->iov[i].iov_base, p->win + off, r->iov[i].iov_len);
-		off += round_up64(r->iov[i].iov_len);
+		off += r->iov[i].iov_len;
 	}
 	p->stats.bytes_from_backend += r->writable_len;
 }
