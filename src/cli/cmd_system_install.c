@@ -124,6 +124,13 @@ static int write_unit(FILE *f, const struct sd_system *sys, const char *capvm, c
 				home |= under_home(img);
 				free(img);
 			}
+		/* a device domain's image (its back-end opens it read-write) */
+		if (vm->kind == SD_KIND_DEVICE_DOMAIN && vm->dd_image) {
+			char *img = strndup(vm->dd_image, strcspn(vm->dd_image, ","));
+			add_rw(rw, &n_rw, 128, img);
+			home |= under_home(img);
+			free(img);
+		}
 		add_rw(rw, &n_rw, 128, vm->log);
 		add_rw(rw, &n_rw, 128, vm->console_log);
 		if (vm->console && !strncmp(vm->console, "file:", 5))

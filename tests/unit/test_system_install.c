@@ -4,7 +4,8 @@
  * ExecStop, Restart=always, RestartSec=10 and the hardening options, and
  * passes `systemd-analyze verify` (SKIP when systemd-analyze is missing or
  * the guest images the example names are not built); an unwritable unit
- * directory and a missing description are errors.
+ * directory and a missing description are errors; a device domain's image
+ * directory is among the unit's ReadWritePaths.
  */
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -66,6 +67,49 @@ TEST(writes_verified_unit)
 	CHECK_EQ(r, 0);
 }
 
+/* A device domain's image directory is writable for the service. */
+TEST(device_domain_image_writable)
+{
+	char desc[256], img[256], unit[256], want[300];
+	void *buf;
+	size_t len;
+	FILE *f;
+
+	if (access("build/guest/bzImage", R_OK))
+		SKIP("build/guest/bzImage missing (make images): the description does not validate");
+	snprintf(img, sizeof(img), "%s/images/disk0.img", dir);
+	snprintf(desc, sizeof(desc), "%s/dd.camkes", dir);
+	snprintf(want, sizeof(want), "%s/images", dir);
+	mkdir(want, 0700);
+	f = fopen(img, "w");
+	if (f)
+		fclose(f);
+	f = fopen(desc, "w");
+	if (!f) {
+		CHECK(!"description written");
+		return;
+	}
+	fprintf(f, "assembly { composition { component VM vm0; component DeviceDomain disk0;\n"
+		   " connection seL4SharedData w(from disk0.dma, to vm0.vda); }\n"
+		   " configuration { vm0.kernel = \"%s/build/guest/bzImage\"; vm0.console = \"none\";\n"
+		   " disk0.blk_image = \"%s,ro\"; } }\n", getcwd(unit, sizeof(unit)), img);
+	fclose(f);
+	CHECK_EQ(install(dir, desc), 0);
+	snprintf(unit, sizeof(unit), "%s/capvm-dd.service", dir);
+	if (read_file(unit, &buf, &len) < 0) {
+		CHECK(!"unit file written");
+		return;
+	}
+	snprintf(want, sizeof(want), "\nReadWritePaths=-%s/images\n", dir);
+	CHECK(strstr(buf, want) != NULL);
+	free(buf);
+	unlink(unit);
+	unlink(desc);
+	unlink(img);
+	snprintf(want, sizeof(want), "%s/images", dir);
+	rmdir(want);
+}
+
 TEST(bad_inputs)
 {
 	CHECK_EQ(install("/proc/no-such-dir", "examples/default.camkes") != 0, 1);
@@ -79,6 +123,7 @@ int main(void)
 		return 1;
 	}
 	RUN(writes_verified_unit);
+	RUN(device_domain_image_writable);
 	RUN(bad_inputs);
 	{
 		char cmd[128];
