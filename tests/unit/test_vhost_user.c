@@ -375,8 +375,11 @@ TEST(session_blk_over_memfd)
 	CHECK(complete(&s, 2));
 	CHECK_EQ(s.ram[STATUS_OFF], 0);
 	CHECK(s.ram[DATA_OFF] == 0x5a && s.ram[DATA_OFF + 511] == 0x5a);
+	/* the blk model coalesces interrupts: the call comes when its window ends */
 	uint64_t calls = 0;
-	CHECK(read(s.call, &calls, 8) == 8 && calls >= 1);
+	for (int i = 0; i < 100 && read(s.call, &calls, 8) != 8; i++)
+		vu_backend_poll_device(s.vb, 10);
+	CHECK(calls >= 1);
 
 	*m = msg(VHOST_USER_GET_VRING_BASE, 8);
 	m->p.state.index = 0;
