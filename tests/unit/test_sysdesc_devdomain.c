@@ -14,7 +14,7 @@
  * VM keeps running; down stops the VM before the back-end and removes the
  * socket; a back-end whose socket never accepts is killed after the ready
  * timeout and its VM is not started; a VM that ends by itself takes its
- * back-end down with it.
+ * back-end down with it; a VM waits while its back-end fails and restarts.
  */
 #include <errno.h>
 #include <signal.h>
@@ -91,6 +91,22 @@ static int connect_unix(const char *path)
 	return r;
 }
 
+static int count_lines_in_env_dir(const char *what, const char *name)
+{
+	char path[256];
+	int n = 0, c;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s.%s", getenv(DIR_ENV), what, name);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	while ((c = fgetc(f)) != EOF)
+		n += c == '\n';
+	fclose(f);
+	return n;
+}
+
 static int fake_backend(int argc, char **argv)
 {
 	const char *sock = arg_after(argc, argv, "--socket");
@@ -105,6 +121,9 @@ static int fake_backend(int argc, char **argv)
 	snprintf(line, sizeof(line), "%d", (int)getpid());
 	record("starts", name, line);
 	signal(SIGTERM, on_term);
+	/* "flaky*": the first start fails before it listens */
+	if (!strncmp(name, "flaky", 5) && count_lines_in_env_dir("starts", name) == 1)
+		return 1;
 	if (!strncmp(name, "never", 5)) {
 		while (!got_term)
 			sleep_ms(20);
@@ -290,7 +309,8 @@ static void clean_dir(void)
 	static const char *const files[] = {
 		"starts.disk0", "starts.vm0", "term.disk0", "term.vm0", "starts.never0",
 		"starts.short0", "term.short0", "starts.disk1", "term.disk1", "sup.log",
-		"ctl.sock", "disk0.sock", "disk1.sock", "never0.sock",
+		"ctl.sock", "disk0.sock", "disk1.sock", "never0.sock", "starts.flaky0", "term.flaky0",
+		"flaky0.sock",
 	};
 	char p[256];
 
@@ -446,6 +466,38 @@ TEST(vm_end_stops_backend)
 	sd_doc_free(&doc);
 }
 
+TEST(vm_waits_while_backend_restarts)
+{
+	struct sd_doc doc;
+	struct sd_system sys;
+	char buf[256];
+	pid_t sup;
+
+	clean_dir();
+	if (make_system("assembly { composition { component VM vm0; component DeviceDomain flaky0;\n"
+			" connection seL4SharedData win(from flaky0.dma, to vm0.vda); }\n"
+			" configuration { vm0.kernel = \"/k\"; vm0.console = \"none\";\n"
+			" flaky0.blk_image = \"/x.img\"; flaky0.restart = \"on-failure\";\n"
+			" flaky0.restart_delay = 100ms; } }", &doc, &sys) < 0) {
+		CHECK(!"description rejected");
+		return;
+	}
+	sup = start_supervisor(&sys, 0);
+	WAIT_FOR(last_pid("vm0") > 0, 5000);
+	CHECK_EQ(count_lines_of("starts", "flaky0"), 2);
+	{
+		char *s = slurp_in_dir("starts", "vm0");
+		CHECK(s && strstr(s, "ddready=1"));
+		free(s);
+	}
+	CHECK(log_has("flaky0 supervisor: exited with status 1; restarting in 100ms"));
+	CHECK(log_has("vm0 supervisor: waiting for its device domains"));
+	CHECK_EQ(ask("down", buf, sizeof(buf)), 0);
+	CHECK_EQ(wait_exit(sup, 10000), 0);
+	sd_system_free(&sys);
+	sd_doc_free(&doc);
+}
+
 int main(int argc, char **argv)
 {
 	ssize_t n;
@@ -471,6 +523,7 @@ int main(int argc, char **argv)
 	RUN(down_stops_vm_then_backend);
 	RUN(backend_never_ready_vm_not_started);
 	RUN(vm_end_stops_backend);
+	RUN(vm_waits_while_backend_restarts);
 
 	if (sup_a_up) {
 		kill(sup_a, SIGKILL);
