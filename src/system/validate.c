@@ -858,10 +858,12 @@ static void apply_vm_setting(struct validator *v, struct sd_vm *vm, const struct
 			set_dd_image(v, vm, s, p);
 		free(p);
 	} else if (!strcmp(a, "net_tap")) {
+		/* "NAME[,mac=MAC]...": the --tap of capvm backend net */
 		if (want_str(v, s, true, &vm->dd_tap)) {
-			if (strlen(vm->dd_tap) >= 16 || strpbrk(vm->dd_tap, ",/ \t"))
-				ERR(s->val.loc, "%s.net_tap: '%s' is not a network interface name "
-				    "(at most 15 characters, no ',', '/' or spaces)", vm->name,
+			size_t nlen = strcspn(vm->dd_tap, ",");
+			if (nlen == 0 || nlen >= 16 || strcspn(vm->dd_tap, "/ \t") < nlen)
+				ERR(s->val.loc, "%s.net_tap: '%.*s' is not a network interface name "
+				    "(1 to 15 characters, no '/' or spaces)", vm->name, (int)nlen,
 				    vm->dd_tap);
 			if (!vm->device_loc.file)
 				vm->device_loc = s->val.loc;
