@@ -174,6 +174,8 @@ static void ring_stop(struct vu_backend *vb, unsigned q)
 		return;
 	drain(vb);
 	pthread_mutex_lock(&dev->lock);
+	/* completions whose interrupt the model still holds (coalescing) */
+	vu_raise_irq(dev, VIRTIO_ISR_USED_BUFFER);
 	if (vb->hooks.ring_stopping)
 		vb->hooks.ring_stopping(dev, q);
 	r->base = dev->vqs[q].last_avail_idx;
@@ -228,10 +230,11 @@ static int ring_try_start(struct vu_backend *vb, unsigned q, char *err, size_t e
 		vq->used_idx = __atomic_load_n(&vq->used->idx, __ATOMIC_ACQUIRE);
 		r->call_used = vq->used_idx;
 		/* With an inflight area, requests a crashed back-end took are redone first. */
+		char why[256];
 		if (vu_inflight_ring_start(&vb->inflight, q, vq, r->num, vq->used_idx,
-					   &vq->last_avail_idx, err, errlen) < 0)
-			rc = -1;
-		else if (first && dev->ops->activate && dev->ops->activate(dev))
+					   &vq->last_avail_idx, why, sizeof(why)) < 0)
+			log_warn(dev->name, "ring %u runs without inflight tracking: %s", q, why);
+		if (first && dev->ops->activate && dev->ops->activate(dev))
 			rc = err_fail(err, errlen, "device refused activation");
 	}
 	if (rc) {
