@@ -48,6 +48,8 @@ static int check_shape(uint16_t num_queues, uint16_t queue_size, unsigned max_qu
 {
 	if (max_queues > VHOST_USER_MAX_VRINGS)
 		max_queues = VHOST_USER_MAX_VRINGS;
+	if (!is_power_of_2(max_size) || max_size > VIRTQ_MAX_SIZE)
+		return err_fail(err, errlen, "inflight: device queue size %u unusable", max_size);
 	if (num_queues == 0 || num_queues > max_queues)
 		return err_fail(err, errlen, "inflight: %u queues (1..%u allowed)", num_queues, max_queues);
 	if (!is_power_of_2(queue_size) || queue_size > max_size || queue_size > VIRTQ_MAX_SIZE)
@@ -65,7 +67,13 @@ int vu_inflight_create_fd(uint16_t num_queues, uint16_t queue_size, unsigned max
 
 	if (check_shape(num_queues, queue_size, max_queues, max_size, err, errlen))
 		return -1;
-	qbytes = vu_inflight_queue_bytes(queue_size);
+	/*
+	 * Areas for the largest ring the device accepts, not for queue_size:
+	 * front-ends announce their own queue size here, yet the driver may set
+	 * a larger ring (QEMU's virtio-mmio offers 1024 whatever the device's
+	 * queue size is).
+	 */
+	qbytes = vu_inflight_queue_bytes(max_size);
 	len = qbytes * num_queues;  /* <= 8 * (16 + 16 * 1024 + 63): no overflow */
 	fd = memfd_create("capvm-inflight", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fd < 0)
@@ -82,10 +90,10 @@ int vu_inflight_create_fd(uint16_t num_queues, uint16_t queue_size, unsigned max
 		close(fd);
 		return -1;
 	}
-	/* The memfd starts zeroed: mark every ring's area as made for queue_size. */
+	/* The memfd starts zeroed: mark every ring's area as made for max_size heads. */
 	for (unsigned q = 0; q < num_queues; q++) {
 		struct vu_inflight_queue *a = (struct vu_inflight_queue *)(p + q * qbytes);
-		a->desc_num = queue_size;
+		a->desc_num = max_size;
 		a->version = VU_INFLIGHT_VERSION;
 	}
 	munmap(p, len);
@@ -119,7 +127,7 @@ int vu_inflight_map(struct vu_inflight *inf, int fd, const struct vhost_user_inf
 	vu_inflight_unmap(inf);
 	if (check_shape(d->num_queues, d->queue_size, max_queues, max_size, err, errlen))
 		return -1;
-	need = (uint64_t)vu_inflight_queue_bytes(d->queue_size) * d->num_queues;
+	need = (uint64_t)vu_inflight_queue_bytes(max_size) * d->num_queues;
 	if (d->mmap_size < need || d->mmap_size > INFLIGHT_MAX_BYTES)
 		return err_fail(err, errlen, "inflight: mmap_size %llu (need %llu..%u for %u queues of %u)",
 				(unsigned long long)d->mmap_size, (unsigned long long)need,
@@ -142,7 +150,7 @@ int vu_inflight_map(struct vu_inflight *inf, int fd, const struct vhost_user_inf
 	inf->map_len = (size_t)end;
 	inf->base = (uint8_t *)p + d->mmap_offset;
 	inf->num_queues = d->num_queues;
-	inf->queue_size = d->queue_size;
+	inf->queue_size = max_size;
 	return 0;
 }
 

@@ -63,7 +63,8 @@ struct vu_inflight {
 	void *map;              /* the whole mapping (NULL: no inflight fd) */
 	size_t map_len;
 	uint8_t *base;          /* map + mmap_offset */
-	uint16_t num_queues, queue_size;
+	uint16_t num_queues;
+	uint16_t queue_size;    /* heads per ring area (the device's max_size) */
 	struct vu_inflight_ring rings[VHOST_USER_MAX_VRINGS];
 };
 
@@ -72,16 +73,18 @@ size_t vu_inflight_queue_bytes(uint16_t queue_size);
 
 /*
  * GET_INFLIGHT_FD: check num_queues (1..max_queues) and queue_size (power
- * of 2, 1..max_size), create a sealed-size memfd of the right length with
- * every ring's area initialised.  Returns the fd (the caller sends and
- * closes it) with its length in *mmap_size, or -1 with err.
+ * of 2, 1..max_size), create a sealed-size memfd with one initialised area
+ * per ring, each for max_size heads (the largest ring the device accepts:
+ * the driver may pick a larger ring than the front-end's queue_size).
+ * Returns the fd (the caller sends and closes it) with its length in
+ * *mmap_size, or -1 with err.
  */
 int vu_inflight_create_fd(uint16_t num_queues, uint16_t queue_size, unsigned max_queues,
 			  uint16_t max_size, uint64_t *mmap_size, char *err, size_t errlen);
 
 /*
  * SET_INFLIGHT_FD: validate the front-end's description against the fd and
- * our limits, map it (replacing an earlier mapping).  fd stays the caller's.
+ * our limits (areas of max_size heads, as vu_inflight_create_fd made them), map it (replacing an earlier mapping).  fd stays the caller's.
  * 0 or -1 with err (inf then has no mapping).
  */
 int vu_inflight_map(struct vu_inflight *inf, int fd, const struct vhost_user_inflight *d,

@@ -109,9 +109,10 @@ static int pop_head(struct virtqueue *vq)
 /* A fresh inflight file for one queue of QSIZE, mapped into inf. */
 static int inflight_setup(struct vu_inflight *inf, int *fd_out)
 {
-	struct vhost_user_inflight d = { .num_queues = 1, .queue_size = QSIZE };
+	/* The front-end announces 4; the driver's ring is larger (QSIZE), as with QEMU's virtio-mmio. */
+	struct vhost_user_inflight d = { .num_queues = 1, .queue_size = 4 };
 	char err[256];
-	int fd = vu_inflight_create_fd(1, QSIZE, 1, QSIZE, &d.mmap_size, err, sizeof(err));
+	int fd = vu_inflight_create_fd(1, 4, 1, QSIZE, &d.mmap_size, err, sizeof(err));
 
 	if (fd < 0) {
 		printf("  create: %s\n", err);
@@ -147,11 +148,11 @@ TEST(create_and_validate)
 	CHECK_EQ(vu_inflight_queue_bytes(128), 16 + 16 * 128 + 48);  /* aligned to 64 */
 	fd = vu_inflight_create_fd(2, 128, 8, 256, &d.mmap_size, err, sizeof(err));
 	CHECK(fd >= 0);
-	CHECK_EQ(d.mmap_size, 2 * vu_inflight_queue_bytes(128));
+	CHECK_EQ(d.mmap_size, 2 * vu_inflight_queue_bytes(256));  /* areas for the device's max */
 	if (fd < 0)
 		return;
 	CHECK_EQ(vu_inflight_map(&inf, fd, &d, 8, 256, err, sizeof(err)), 0);
-	CHECK(inf.map != NULL && inf.num_queues == 2 && inf.queue_size == 128);
+	CHECK(inf.map != NULL && inf.num_queues == 2 && inf.queue_size == 256);
 	CHECK_EQ(vu_inflight_count(&inf, 0), 0);
 
 	/* Shapes we refuse, at creation and when handed back. */
@@ -373,7 +374,7 @@ TEST(session_messages)
 	CHECK_EQ(vu_backend_handle(vb, m, r, err, sizeof(err)), 1);
 	CHECK_EQ(r->hdr.size, 24);
 	CHECK_EQ(r->nr_fds, 1);
-	CHECK_EQ(r->p.inflight.mmap_size, vu_inflight_queue_bytes(128));
+	CHECK_EQ(r->p.inflight.mmap_size, vu_inflight_queue_bytes(vb->dev->queue_max_size));
 	CHECK_EQ(r->p.inflight.mmap_offset, 0);
 	int fd = r->nr_fds == 1 ? r->fds[0] : -1;
 	struct vhost_user_inflight desc = r->p.inflight;
