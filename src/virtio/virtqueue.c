@@ -252,6 +252,28 @@ void virtq_push(struct virtqueue *vq, uint16_t head, uint32_t written)
 	vq->pushed++;
 }
 
+void virtq_push_many(struct virtqueue *vq, const uint16_t *heads, const uint32_t *written,
+		     unsigned n)
+{
+	if (!vq->active)
+		return;
+	if (vq->tracker || n > vq->size) {
+		for (unsigned i = 0; i < n; i++)
+			virtq_push(vq, heads[i], written[i]);
+		return;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		struct virtq_used_elem *e = &vq->used->ring[(uint16_t)(vq->used_idx + i) & (vq->size - 1)];
+		WRITE_ONCE_U32(&e->id, heads[i]);
+		WRITE_ONCE_U32(&e->len, written[i]);
+	}
+	vq->used_idx = (uint16_t)(vq->used_idx + n);
+	/* Publish the elements before the index that covers them. */
+	__atomic_store_n(&vq->used->idx, vq->used_idx, __ATOMIC_RELEASE);
+	vq->in_flight = vq->in_flight >= n ? (uint16_t)(vq->in_flight - n) : 0;
+	vq->pushed += n;
+}
+
 bool virtq_should_notify(struct virtqueue *vq)
 {
 	uint16_t old, new = vq->used_idx;

@@ -185,6 +185,16 @@ int virtq_pop(struct virtqueue *vq, struct virtq_chain *chain);
 void virtq_push(struct virtqueue *vq, uint16_t head, uint32_t written);
 
 /*
+ * Put back n chains that the driver must see together (a packet spread
+ * over several mergeable receive buffers): all used elements are written,
+ * then the used index is published once, so a driver polling the ring
+ * never finds only the first of them.  With a tracker (inflight table)
+ * they are pushed one by one, as its crash repair expects.
+ */
+void virtq_push_many(struct virtqueue *vq, const uint16_t *heads, const uint32_t *written,
+		     unsigned n);
+
+/*
  * Should the driver be interrupted for the used entries pushed since the
  * last interrupt?  EVENT_IDX-aware.  virtio_notify_queue() uses this; it
  * records the answer, so call it once per interrupt decision.
