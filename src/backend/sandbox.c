@@ -457,16 +457,20 @@ int backend_sandbox_enter(const struct backend_sandbox_opts *o, char *err, size_
 
 static volatile pid_t sandboxed_child;
 
+/*
+ * The child is init of its PID namespace: it gets only signals it has a
+ * handler for (SIGINT, SIGTERM), so a hangup is passed on as SIGTERM.
+ */
 static void forward_signal(int sig)
 {
 	if (sandboxed_child > 0)
-		kill(sandboxed_child, sig);
+		kill(sandboxed_child, sig == SIGHUP ? SIGTERM : sig);
 }
 
 int backend_sandbox_fork(const char *name, const char *socket_path, char *err, size_t errlen)
 {
+	pid_t parent = getpid(), pid;
 	int status;
-	pid_t pid;
 
 	if (geteuid() != 0 && own_user_namespace(err, errlen))
 		return -1;
@@ -479,8 +483,10 @@ int backend_sandbox_fork(const char *name, const char *socket_path, char *err, s
 		return err_fail(err, errlen, "fork: %s", strerror(errno));
 	if (pid == 0) {
 		in_own_pid_namespace = true;
-		/* Do not outlive the parent that reports on us. */
+		/* Do not outlive the parent that reports on us (even if it is gone already). */
 		prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+		if (kill(parent, 0) < 0 && errno == ESRCH)
+			_exit(1);
 		return 0;
 	}
 

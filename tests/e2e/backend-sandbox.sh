@@ -22,7 +22,7 @@
 # after listen() to $CAPVM_OUT/backend-sandbox.syscalls (how the allow-list
 # was found).
 . "$(dirname "$0")/lib.sh"
-e2e_enter_kvm --timeout 600 -- "$0" "$@"
+e2e_enter_kvm --timeout 900 -- "$0" "$@"
 
 VM_TIMEOUT=${CAPVM_E2E_VM_TIMEOUT:-150}
 T=$E2E_TMP
@@ -81,7 +81,7 @@ truncate -s $((64 * MIB)) "$T/disk.img"
 "$CAPVM" backend blk --socket "$T/vu.sock" --image "$T/disk.img" > "$T/backend.log" 2>&1 < /dev/null &
 backend=$!
 E2E_PIDS+=("$backend")
-if ! e2e_wait_for "$T/backend.log" "listening on" 20; then
+if ! e2e_wait_for "$T/backend.log" "listening on" 90; then
 	e2e_fail backend-starts "$(tail_of "$T/backend.log")"
 	exit 1
 fi
@@ -201,7 +201,7 @@ CAPVM_BACKEND_TEST_SYSCALL=socket "$CAPVM" backend blk --socket "$T/kill.sock" -
 	> "$T/kill.log" 2>&1 < /dev/null &
 killed=$!
 E2E_PIDS+=("$killed")
-for _ in $(seq 100); do kill -0 "$killed" 2>/dev/null || break; sleep 0.1; done
+for _ in $(seq 900); do kill -0 "$killed" 2>/dev/null || break; sleep 0.1; done
 wait "$killed" 2>/dev/null
 rc=$?
 e2e_forget_pid "$killed"
@@ -232,7 +232,7 @@ if command -v ip > /dev/null && ip netns add "$NS" &&
 		> "$T/net.log" 2>&1 < /dev/null &
 	netb=$!
 	E2E_PIDS+=("$netb")
-	if e2e_wait_for "$T/net.log" "listening on" 20; then
+	if e2e_wait_for "$T/net.log" "listening on" 90; then
 		nchild=$(child_of "$netb")
 		tapfd=$(ls -l "/proc/$nchild/fd" 2>/dev/null | grep -c "/dev/net/tun")
 		nsec=$(status_of "$nchild" Seccomp)
@@ -256,7 +256,7 @@ fi
 "$CAPVM" backend blk --no-sandbox --socket "$T/ns.sock" --image "$T/disk.img" > "$T/nosb.log" 2>&1 < /dev/null &
 nosb=$!
 E2E_PIDS+=("$nosb")
-if e2e_wait_for "$T/nosb.log" "listening on" 20; then
+if e2e_wait_for "$T/nosb.log" "listening on" 90; then
 	sec=$(status_of "$nosb" Seccomp)
 	if [ "$sec" = 0 ] && grep -aq "running without a sandbox" "$T/nosb.log" && [ -z "$(child_of "$nosb")" ]; then
 		e2e_pass no-sandbox-option
