@@ -174,6 +174,8 @@ static void ring_stop(struct vu_backend *vb, unsigned q)
 		return;
 	drain(vb);
 	pthread_mutex_lock(&dev->lock);
+	/* completions whose interrupt the model still holds (coalescing) */
+	vu_raise_irq(dev, VIRTIO_ISR_USED_BUFFER);
 	if (vb->hooks.ring_stopping)
 		vb->hooks.ring_stopping(dev, q);
 	r->base = dev->vqs[q].last_avail_idx;
