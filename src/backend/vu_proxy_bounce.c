@@ -92,20 +92,20 @@ static void pages_mark(struct vu_proxy *p, uint32_t first, uint32_t n, bool used
 	}
 }
 
-/* n contiguous free pages (next fit from the hint); -1 if none. */
+/*
+ * n contiguous free pages, first fit; -1 if none.  First fit keeps reusing
+ * the same low pages, so the window's working set is about what is in
+ * flight: each page touched for the first time costs a page fault in the
+ * VMM and another in the back-end (expensive under nested paging), which a
+ * next-fit search cycling through the whole window paid on every pass.
+ */
 static int64_t pages_alloc(struct vu_proxy *p, uint32_t n)
 {
-	uint32_t total = p->nr_pages, i = p->page_hint < total ? p->page_hint : 0;
-	uint32_t run = 0, run_start = 0;
+	uint32_t total = p->nr_pages, run = 0, run_start = 0;
 
-	for (uint64_t scanned = 0; scanned < (uint64_t)total + n; scanned++, i++) {
-		if (i == total) {  /* wrap: a run cannot span the end */
-			i = 0;
-			run = 0;
-		}
+	for (uint32_t i = 0; i < total; i++) {
 		if (i % 64 == 0 && p->page_map[i / 64] == ~0ULL && total - i >= 64) {
 			i += 63;       /* a full word: skip it */
-			scanned += 63;
 			run = 0;
 			continue;
 		}
@@ -117,7 +117,6 @@ static int64_t pages_alloc(struct vu_proxy *p, uint32_t n)
 			run_start = i;
 		if (run == n) {
 			pages_mark(p, run_start, n, true);
-			p->page_hint = run_start + n;
 			return run_start;
 		}
 	}
@@ -196,7 +195,6 @@ void bounce_reset(struct vu_proxy *p)
 			queue_clear(p->bq[q]);
 	if (p->page_map)
 		memset(p->page_map, 0, (p->nr_pages + 63) / 64 * sizeof(uint64_t));
-	p->page_hint = 0;
 }
 
 int bounce_activate(struct vu_proxy *p, char *err, size_t errlen)

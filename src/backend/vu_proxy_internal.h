@@ -85,7 +85,6 @@ struct vu_proxy {
 	uint64_t data_off;            /* window pages start here */
 	uint32_t nr_pages;
 	uint64_t *page_map;           /* bit set = page in use */
-	uint32_t page_hint;           /* next-fit search start */
 	uint64_t full_logged_ns;      /* rate-limits the "window full" log */
 	struct bounce_queue *bq[VIRTIO_MAX_QUEUES];
 
