@@ -10,7 +10,10 @@
 #    pattern and reads it back, the pattern is in the image, the VMM's log
 #    names the memory mode, and when the VM powers off the supervisor
 #    stops the back-end and exits 0;
-#  - system 2 (the real back-end; the VM is a stand-in process, so this
+#  - system 2 (needs capvm run --net vhost-user=): a net device domain on a
+#    tap in a network namespace the test creates; the guest binds
+#    virtio_net to the device;
+#  - system 3 (the real back-end; the VM is a stand-in process, so this
 #    part does not depend on the VMM's front-end): the back-end starts
 #    before the VM and its socket accepts; `system status` lists it;
 #    kill -9 of the back-end -> restarted by policy, logged, ready again,
@@ -124,7 +127,56 @@ else
 	e2e_skip devdomain-blk-guest "capvm run has no --disk vhost-user= (the VMM's vhost-user front-end is not built yet)"
 fi
 
-# --- system 2: start order, status, restart after kill -9, down order
+# --- system 2: a net device domain on a tap inside a network namespace this
+# test creates (the whole system runs in it); the guest's info test lists
+# its virtio devices, and the virtio-net one must be bound to virtio_net
+NS=capvmtest-ddnet
+TAP=ddtap0
+if ! "$CAPVM" run --help 2>&1 | grep -q -- '--net vhost-user='; then
+	e2e_skip net-devdomain "capvm run has no --net vhost-user="
+elif ! command -v ip > /dev/null; then
+	e2e_skip net-devdomain "ip (iproute2) is not installed"
+else
+	trap 'e2e_cleanup; ip netns del "$NS" 2>/dev/null' EXIT
+	ip netns del "$NS" 2>/dev/null
+	if ip netns add "$NS" && ip netns exec "$NS" ip tuntap add dev "$TAP" mode tap &&
+	   ip netns exec "$NS" ip addr add 10.78.0.1/24 dev "$TAP" &&
+	   ip netns exec "$NS" ip link set "$TAP" up; then
+		cat > "$W/net.camkes" <<EOF
+assembly {
+ composition {
+  component VM vm0; component DeviceDomain net0;
+  connection seL4SharedData nwin(from vm0.eth0, to net0.dma);
+ }
+ configuration {
+  net0.net_tap = "$TAP,mac=52:54:00:12:34:99"; net0.bounce_window = 32M;
+  vm0.kernel = "$CAPVM_KERNEL"; vm0.initrd = "$CAPVM_INITRD"; vm0.ram = 256M;
+  vm0.cmdline = "$(e2e_guest_cmdline info)";
+  vm0.console = "file:$W/net.con";
+ }
+}
+EOF
+		ip netns exec "$NS" timeout -k 5 "$VM_TIMEOUT" "$CAPVM" system up --control "$W/net.sock" \
+			--runtime-dir "$W/run3" --log "$W/net.log" "$W/net.camkes" > "$W/net.err" 2>&1
+		src=$?
+		cp "$W/net.con" "$CAPVM_OUT/system-devdomain-net-vm0.console.log" 2>/dev/null
+		cp "$W/net.log" "$CAPVM_OUT/system-devdomain-net.log" 2>/dev/null
+		cp "$W/net.err" "$CAPVM_OUT/system-devdomain-net.err" 2>/dev/null
+		grep -a "^CAPVM-INFO virtio" "$W/net.con" | sed 's/^/    guest net| /'
+		if [ "$src" = 0 ] && grep -aq "^CAPVM-INFO virtio .* device-id=0x0001 driver=virtio_net" "$W/net.con" &&
+		   grep -q "net0 supervisor: ready: " "$W/net.log" &&
+		   grep -q "net0 supervisor: no VM uses it any more: SIGTERM" "$W/net.log"; then
+			e2e_pass net-devdomain-guest-binds-virtio-net
+		else
+			e2e_fail net-devdomain-guest-binds-virtio-net "supervisor status $src; console: $(tail_of "$W/net.con") log: $(tail_of "$W/net.log")"
+		fi
+	else
+		e2e_fail net-devdomain-setup "cannot create namespace $NS with tap $TAP"
+	fi
+	ip netns del "$NS" 2>/dev/null
+fi
+
+# --- system 3: start order, status, restart after kill -9, down order
 cat > "$W/vmm.sh" <<EOF
 #!/bin/sh
 # stand-in for the VM's capvm run; back-ends run the real capvm
