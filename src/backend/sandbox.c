@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <poll.h>
 #include <linux/capability.h>
 #include <linux/if_tun.h>
 #include <linux/securebits.h>
@@ -469,7 +470,7 @@ static void forward_signal(int sig)
 
 int backend_sandbox_fork(const char *name, const char *socket_path, char *err, size_t errlen)
 {
-	pid_t parent = getpid(), pid;
+	pid_t pid;
 	int status;
 
 	if (geteuid() != 0 && own_user_namespace(err, errlen))
@@ -477,18 +478,34 @@ int backend_sandbox_fork(const char *name, const char *socket_path, char *err, s
 	/* The next child is the first process (pid 1) of the new namespace. */
 	if (unshare(CLONE_NEWPID))
 		return err_fail(err, errlen, "unshare (pid namespace): %s", strerror(errno));
+	/*
+	 * The parent is outside our pid namespace (kill(parent, 0) and getppid()
+	 * cannot see it): it holds the write end of a pipe, so a read end that
+	 * reports a hang-up means it is gone.
+	 */
+	int alive[2];
+	if (pipe2(alive, O_CLOEXEC))
+		return err_fail(err, errlen, "pipe: %s", strerror(errno));
 	fflush(NULL);
 	pid = fork();
-	if (pid < 0)
+	if (pid < 0) {
+		close(alive[0]);
+		close(alive[1]);
 		return err_fail(err, errlen, "fork: %s", strerror(errno));
+	}
 	if (pid == 0) {
+		struct pollfd pfd = { .fd = alive[0], .events = POLLIN };
+
 		in_own_pid_namespace = true;
+		close(alive[1]);
 		/* Do not outlive the parent that reports on us (even if it is gone already). */
 		prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-		if (kill(parent, 0) < 0 && errno == ESRCH)
+		if (poll(&pfd, 1, 0) > 0 && (pfd.revents & POLLHUP))
 			_exit(1);
+		close(alive[0]);
 		return 0;
 	}
+	close(alive[0]);  /* the write end stays open (close-on-exec) until we exit */
 
 	sandboxed_child = pid;
 	struct sigaction sa = { .sa_handler = forward_signal, .sa_flags = SA_RESTART };
