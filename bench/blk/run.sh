@@ -188,7 +188,7 @@ back_end_start() {
 	"$CAPVM" backend blk --socket "$sock" --image "$loopdev,cache=none" > "$T/backend.log" 2>&1 &
 	BACKEND_PID=$!
 	E2E_PIDS+=("$BACKEND_PID")
-	for i in $(seq 100); do [ -S "$sock" ] && return 0; sleep 0.1; done
+	for i in $(seq 300); do [ -S "$sock" ] && return 0; sleep 0.1; done
 	echo "# capvm backend blk did not create $sock: $(tail -n 3 "$T/backend.log" | tr '\n' '|')" >&2
 	return 1
 }

@@ -19,6 +19,13 @@
 # direction and the capvm/QEMU ratios, and KVM's exit counters (debugfs)
 # over the two iperf3 runs of each boot, on stdout and in
 # build/bench/net.txt.  See docs/performance.md.
+# BENCH_NET_VMMS picks the variants (default "capvm qemu"):
+#   capvm           virtio-net in the VMM on the tap
+#   capvm-shared    `capvm backend net` on the tap (sandboxed, its own
+#                   process), the VMM its vhost-user front-end with guest RAM shared
+#   capvm-isolated  the same, the back-end seeing only a bounce window
+#   qemu            QEMU 7.2 microvm, -netdev tap
+# BENCH_TESTHOST_CPUS sets the test host's vCPUs (default 1).
 . "$(dirname "$0")/../../tests/e2e/lib.sh"
 E2E_NAME=bench-net
 iters=${1:-${BENCH_ITERATIONS:-3}}
@@ -26,12 +33,20 @@ secs=${2:-8}
 [[ $iters =~ ^[1-9][0-9]*$ && $secs =~ ^[1-9][0-9]*$ ]] || { echo "usage: $0 [ITERATIONS] [SECONDS]" >&2; exit 2; }
 : "${CAPVM_OUT:=$E2E_SRC/build/bench}"
 : "${CAPVM_BENCH_INITRD:=$E2E_SRC/build/bench-net/initrd.cpio.gz}"
-export CAPVM_OUT CAPVM_BENCH_INITRD
+# Settings reach the test host only as CAPVM_* variables.
+: "${BENCH_NET_VMMS:=${CAPVM_BENCH_NET_VMMS:-capvm qemu}}"
+export CAPVM_OUT CAPVM_BENCH_INITRD CAPVM_BENCH_NET_VMMS=$BENCH_NET_VMMS
+VMMS=($BENCH_NET_VMMS)
+for v in "${VMMS[@]}"; do
+	case $v in capvm|capvm-shared|capvm-isolated|qemu) ;;
+	*) echo "$0: unknown VMM variant '$v' in BENCH_NET_VMMS" >&2; exit 2 ;;
+	esac
+done
 if [ -z "${CAPVM_IN_TESTHOST:-}" ]; then
 	mkdir -p "$CAPVM_OUT"
 	"$E2E_SRC/bench/net/build-initrd.sh" "$CAPVM_BENCH_INITRD" || exit 1
 fi
-e2e_enter_kvm --timeout $((180 + iters * (2 * (60 + 2 * secs)))) --cpus "${BENCH_TESTHOST_CPUS:-1}" -- "$0" "$iters" "$secs"
+e2e_enter_kvm --timeout $((180 + iters * (${#VMMS[@]} * (60 + 2 * secs)))) --cpus "${BENCH_TESTHOST_CPUS:-1}" -- "$0" "$iters" "$secs"
 
 NS=capvmtest-peer
 TAP=capvmtap0
@@ -71,10 +86,21 @@ read_counters() {
 one() {
 	local vmm=$1 i=$2 log=$CAPVM_OUT/net-$1-$2.log rc pid c0= c1= k
 	local -a cmd a b
-	if [ "$vmm" = capvm ]; then
+	local backend= sock=$E2E_TMP/net-backend.sock
+	if [[ $vmm == capvm* ]]; then
 		cmd=("$CAPVM" run --kernel "$CAPVM_VMLINUX" --initrd "$CAPVM_BENCH_INITRD"
-			--cmdline "$CMDLINE" --mem "${MEM_MIB}M" --cpus 1
-			--net "tap=$TAP,mac=52:54:00:77:00:02")
+			--cmdline "$CMDLINE" --mem "${MEM_MIB}M" --cpus 1)
+		if [ "$vmm" = capvm ]; then
+			cmd+=(--net "tap=$TAP,mac=52:54:00:77:00:02")
+		else
+			rm -f "$sock"
+			ip netns exec "$NS" "$CAPVM" backend net --socket "$sock" \
+				--tap "$TAP,mac=52:54:00:77:00:02" > "$CAPVM_OUT/net-$vmm-$i-backend.log" 2>&1 &
+			backend=$!
+			E2E_PIDS+=("$backend")
+			for k in $(seq 300); do [ -S "$sock" ] && break; sleep 0.1; done
+			cmd+=(--net "vhost-user=$sock,mem=${vmm#capvm-}")
+		fi
 	else
 		CAPVM_INITRD=$CAPVM_BENCH_INITRD qemu_microvm_cmd 1 "$MEM_MIB" "$CAPVM_VMLINUX" "$CMDLINE" \
 			-netdev "tap,id=n0,ifname=$TAP,script=no,downscript=no" \
@@ -89,6 +115,10 @@ one() {
 		sleep 0.2
 	done
 	wait "$pid"; rc=$?
+	if [ -n "$backend" ]; then
+		kill -TERM "$backend" 2>/dev/null
+		wait "$backend" 2>/dev/null
+	fi
 	local line exits=
 	if [ -n "$c0" ] && [ -n "$c1" ]; then
 		read -ra a <<< "$c0"; read -ra b <<< "$c1"
@@ -108,8 +138,9 @@ one() {
 }
 
 for i in $(seq 1 "$iters"); do
-	one capvm "$i"
-	one qemu "$i"
+	for vmm in "${VMMS[@]}"; do
+		one "$vmm" "$i"
+	done
 done
 
 median() { sort -n | awk '{ a[NR] = $1 } END { if (NR == 0) print 0; else if (NR % 2) print a[(NR + 1) / 2]; else printf "%.1f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
@@ -117,14 +148,20 @@ median() { sort -n | awk '{ a[NR] = $1 } END { if (NR == 0) print 0; else if (NR
 	echo "bench/net: iperf3 guest <-> peer over a userspace tap, ${secs} s per direction, $iters runs each, medians"
 	echo "kernel $(uname -r) in $( [ -n "${CAPVM_IN_TESTHOST:-}" ] && echo "the test host (nested KVM under TCG)" || echo "this machine")"
 	for dir in tx rx; do
-		c=$(awk -v d="dir=$dir" '$1 == "capvm" && $3 == d { sub("mbits=", "", $4); print $4 }' "$results" | median)
-		q=$(awk -v d="dir=$dir" '$1 == "qemu" && $3 == d { sub("mbits=", "", $4); print $4 }' "$results" | median)
-		ratio=$(awk -v c="$c" -v q="$q" 'BEGIN { if (q > 0) printf "%.2f", c / q; else print "n/a" }')
 		label=$([ $dir = tx ] && echo "guest->peer" || echo "peer->guest")
-		echo "$dir ($label): capvm ${c} Mbit/s, qemu ${q} Mbit/s, capvm/qemu ${ratio}"
+		line="$dir ($label):"
+		q=$(awk -v d="dir=$dir" '$1 == "qemu" && $3 == d { sub("mbits=", "", $4); print $4 }' "$results" | median)
+		for vmm in "${VMMS[@]}"; do
+			c=$(awk -v v="$vmm" -v d="dir=$dir" '$1 == v && $3 == d { sub("mbits=", "", $4); print $4 }' "$results" | median)
+			line+=" $vmm ${c} Mbit/s"
+			[ "$vmm" != qemu ] && [[ " ${VMMS[*]} " == *" qemu "* ]] &&
+				line+=" ($vmm/qemu $(awk -v c="$c" -v q="$q" 'BEGIN { if (q > 0) printf "%.2f", c / q; else print "n/a" }'))"
+			line+=","
+		done
+		echo "${line%,}"
 	done
 	echo "KVM exits during both iperf3 runs (median; debugfs, between the guest's start/end markers):"
-	for vmm in capvm qemu; do
+	for vmm in "${VMMS[@]}"; do
 		line="  $vmm:"
 		for c in exits mmio_exits io_exits halt_exits irq_injections; do
 			line+=" $c=$(grep "^$vmm .*dir=rx" "$results" | sed -n "s/.* $c=\([0-9]*\).*/\1/p" | median)"
