@@ -79,8 +79,9 @@ static void health_usage(FILE *f)
 	fprintf(f,
 "usage: capvm health [--control PATH] [--prometheus FILE] [--serve ADDR:PORT] [VM...]\n"
 "\n"
-"Print the state of each VM of a running system (all VMs, or the ones named)\n"
-"and exit 0 only when every one is healthy: running, and not paused.\n"
+"Print the state of each VM and device domain (back-end) of a running system\n"
+"(all, or the ones named) and exit 0 only when every one is healthy: running,\n"
+"and not paused.\n"
 "\n"
 "  --control PATH       the supervisor's control socket (default: the only\n"
 "                       socket in " SUP_CONTROL_DIR "/, or $XDG_RUNTIME_DIR/capvm/\n"
@@ -92,7 +93,7 @@ static void health_usage(FILE *f)
 "  -q, --quiet          print nothing; only the exit status\n"
 "\n"
 "Exit status: 0 all healthy, 1 some VM not healthy (failed, restarting,\n"
-"stopped, exited, paused), 2 usage error, 3 no supervisor answers on the\n"
+"starting, waiting, stopped, exited, paused), 2 usage error, 3 no supervisor answers on the\n"
 "control socket, 4 a named VM is not in the system, 5 the --prometheus file\n"
 "could not be written.\n");
 }
@@ -368,7 +369,7 @@ static const struct { const char *counter, *metric, *help; } vm_metrics[] = {
 
 static void write_metrics(FILE *f, struct vm_health *hs, int n, const bool *want)
 {
-	static const char *const states[] = { "running", "paused", "restarting", "stopping",
+	static const char *const states[] = { "running", "paused", "starting", "waiting", "restarting", "stopping",
 					      "stopped", "exited", "failed" };
 
 	fprintf(f, "# HELP capvm_vm_up 1 when the VM is running and healthy\n# TYPE capvm_vm_up gauge\n");
