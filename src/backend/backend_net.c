@@ -26,12 +26,12 @@ static void net_ring_stopping(struct virtio_device *dev, unsigned q)
 		virtio_net_return_rx_buffers(dev);
 }
 
-struct vu_backend *backend_net_create(const struct net_options *o, char *err, size_t errlen)
+/* The device needs a memory view at creation; the session replaces it. */
+static const struct guest_mem no_memory;
+
+static struct vu_backend *wrap(struct virtio_device *dev, char *err, size_t errlen)
 {
 	static const struct vu_backend_hooks hooks = { .ring_stopping = net_ring_stopping };
-	/* The device needs a memory view at creation; the session replaces it. */
-	static const struct guest_mem no_memory;
-	struct virtio_device *dev = virtio_net_create(o, &no_memory, "vu-net", err, errlen);
 	struct vu_backend *vb;
 
 	if (!dev)
@@ -48,6 +48,17 @@ struct vu_backend *backend_net_create(const struct net_options *o, char *err, si
 		virtio_device_destroy(dev);
 	}
 	return vb;
+}
+
+struct vu_backend *backend_net_create(const struct net_options *o, char *err, size_t errlen)
+{
+	return wrap(virtio_net_create(o, &no_memory, "vu-net", err, errlen), err, errlen);
+}
+
+struct vu_backend *backend_net_create_fd(const struct net_options *o, int fd, char *err,
+					 size_t errlen)
+{
+	return wrap(virtio_net_create_fd(o, fd, false, &no_memory, "vu-net", err, errlen), err, errlen);
 }
 
 void backend_net_destroy(struct vu_backend *vb)
