@@ -4,7 +4,9 @@
  * executable mmap, the tap ioctl without a tap) dies with SIGSYS while the
  * serving loop's calls work; the fd check refuses an fd the back-end does
  * not need; and, as root, the whole sandbox is entered (namespaces, no
- * capabilities, no_new_privs, seccomp mode 2) as /proc shows it.
+ * capabilities, no_new_privs, seccomp mode 2) as /proc shows it, the blk
+ * data path works inside it, and the forking parent turns a seccomp kill
+ * into status 159 and passes SIGTERM on.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -443,6 +445,78 @@ TEST(sandboxed_backend_serves_requests)
 	unlink(image);
 }
 
+/*
+ * backend_sandbox_fork's parent side: a seccomp kill of the child becomes
+ * exit status 159, and SIGTERM to the parent reaches the child.
+ */
+static void exit_on_term(int sig)
+{
+	(void)sig;
+	_exit(7);
+}
+
+/* A process that forks like `capvm backend`; the child runs what. */
+static pid_t start_forking_backend(int what, int ready_fd)
+{
+	pid_t pid = fork();
+
+	if (pid != 0)
+		return pid;
+	char err[256];
+	if (backend_sandbox_fork("test", NULL, err, sizeof(err))) {
+		fprintf(stderr, "  fork: %s\n", err);
+		_exit(2);
+	}
+	/* The child (pid 1 of a new pid namespace). */
+	if (what == 0) {
+		if (backend_sandbox_load_filter(false, err, sizeof(err)))
+			_exit(3);
+		syscall(SYS_socket, AF_UNIX, SOCK_STREAM, 0);
+		_exit(4);
+	}
+	struct sigaction sa = { .sa_handler = exit_on_term };
+	sigaction(SIGTERM, &sa, NULL);
+	if (write(ready_fd, "R", 1) != 1)
+		_exit(5);
+	for (;;)
+		pause();
+}
+
+TEST(parent_reports_seccomp_kill)
+{
+	int status;
+	pid_t pid;
+
+	if (geteuid() != 0)
+		SKIP("needs root (pid namespace)");
+	fflush(NULL);
+	pid = start_forking_backend(0, -1);
+	CHECK(waitpid(pid, &status, 0) == pid);
+	if (!(WIFEXITED(status) && WEXITSTATUS(status) == BACKEND_SANDBOX_EXIT_SECCOMP))
+		printf("  status 0x%x\n", status);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == BACKEND_SANDBOX_EXIT_SECCOMP);
+}
+
+TEST(parent_forwards_sigterm)
+{
+	int p[2], status;
+	char c = 0;
+	pid_t pid;
+
+	if (geteuid() != 0)
+		SKIP("needs root (pid namespace)");
+	CHECK_EQ(pipe(p), 0);
+	fflush(NULL);
+	pid = start_forking_backend(1, p[1]);
+	close(p[1]);
+	CHECK(read(p[0], &c, 1) == 1 && c == 'R');
+	close(p[0]);
+	kill(pid, SIGTERM);
+	CHECK(waitpid(pid, &status, 0) == pid);
+	/* the child's status (7) becomes the parent's */
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 7);
+}
+
 int main(void)
 {
 	unsetenv(BACKEND_SANDBOX_TEST_ENV);
@@ -455,5 +529,7 @@ int main(void)
 	RUN(unneeded_fd_refused);
 	RUN(enter_full_sandbox);
 	RUN(sandboxed_backend_serves_requests);
+	RUN(parent_reports_seccomp_kill);
+	RUN(parent_forwards_sigterm);
 	return test_exit();
 }
