@@ -519,15 +519,20 @@ int backend_sandbox_fork(const char *name, const char *socket_path, char *err, s
 		}
 	if (socket_path)
 		unlink(socket_path);
+	/*
+	 * _exit: nothing of ours is buffered (log lines are single writes), and
+	 * atexit work such as LeakSanitizer's cannot fork any more in a
+	 * process whose pid namespace for children has died with the child.
+	 */
 	if (WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS) {
 		log_error(name, "backend killed by seccomp (SIGSYS): a system call outside the "
 			  "allow-list (the kernel log names it: audit type=1326 ... syscall=N)");
-		exit(BACKEND_SANDBOX_EXIT_SECCOMP);
+		_exit(BACKEND_SANDBOX_EXIT_SECCOMP);
 	}
 	if (WIFSIGNALED(status)) {
 		log_error(name, "backend killed by signal %d (%s)", WTERMSIG(status),
 			  strsignal(WTERMSIG(status)));
-		exit(128 + WTERMSIG(status));
+		_exit(128 + WTERMSIG(status));
 	}
-	exit(WIFEXITED(status) ? WEXITSTATUS(status) : 1);
+	_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 1);
 }
