@@ -1,10 +1,13 @@
 /*
  * The sandbox of a vhost-user back-end (see sandbox.h for the steps).
  *
- * The allow-list was found by running the blk and net back-ends under
- * QEMU's vhost-user front-ends with `strace -f -c` in the test host, and is
- * kept to what the serving loop calls after the image, the tap and the
- * listening socket are open: socket/bind/connect, open/openat, execve,
+ * The allow-list was found by tracing (strace -f) the serving loop after
+ * listen(): the blk back-end under QEMU's vhost-user-blk front-end in the
+ * test host (tests/e2e/backend-sandbox.sh with CAPVM_E2E_SANDBOX_STRACE=1)
+ * and in test_sandbox's data-path test, plus reading the paths a guest test
+ * does not reach (net, inflight memfds, hostile front-ends).  It is kept to
+ * what the serving loop calls after the image, the tap and the listening
+ * socket are open: socket/bind/connect, open/openat, execve,
  * clone/fork, ptrace, kill, mount, and every other call are absent.  Where
  * an argument filter is cheap it is there: mmap/mprotect never with
  * PROT_EXEC, sendto only on the connected socket (no address), fcntl and
@@ -444,12 +447,16 @@ int backend_sandbox_enter(const struct backend_sandbox_opts *o, char *err, size_
 		return -1;
 	if (load_filter(o->tap, &rules, err, errlen))
 		return -1;
+	char where[160];
+	if (o->namespaces)
+		snprintf(where, sizeof(where), "new %s%smount/net/ipc/uts namespaces, empty read-only root (%s)",
+			 in_own_user_namespace ? "user/" : "", in_own_pid_namespace ? "pid/" : "", root_how);
+	else
+		snprintf(where, sizeof(where), "no new namespaces");
 	log_info(o->name ? o->name : COMP,
-		 "sandbox entered: new %s%s%snamespaces, empty read-only root (%s); %s, no capabilities, "
-		 "no_new_privs, seccomp allow-list (%d rules, other system calls kill the back-end); "
-		 "open fds: %s",
-		 in_own_user_namespace ? "user/" : "", in_own_pid_namespace ? "pid/" : "",
-		 o->namespaces ? "mount/net/ipc/uts " : "(no) ", root_how, who, rules, fds);
+		 "sandbox entered: %s; %s, no capabilities, no_new_privs, seccomp allow-list "
+		 "(%d rules, other system calls kill the back-end); open fds: %s",
+		 where, who, rules, fds);
 	backend_sandbox_test_hook();
 	return 0;
 }
