@@ -43,7 +43,7 @@ fallocate -l $((64 * MIB)) "$T/disk.img" 2>/dev/null || truncate -s $((64 * MIB)
 "$CAPVM" backend blk --socket "$T/vu.sock" --image "$T/disk.img" > "$T/backend.log" 2>&1 < /dev/null &
 backend=$!
 E2E_PIDS+=("$backend")
-if ! e2e_wait_for "$T/backend.log" "listening on" 20; then
+if ! e2e_wait_for "$T/backend.log" "listening on" 90; then
 	e2e_fail capvm-backend-starts "$(tail_of "$T/backend.log")"
 	exit 1
 fi
@@ -113,9 +113,13 @@ run_capvm() {
 	: > "$T/$name.memfds"
 	e2e_run "$T/$name.log" "$VM_TIMEOUT" "$CAPVM" run --kernel "$CAPVM_VMLINUX" \
 		--initrd "$CAPVM_INITRD" --mem 256M --cmdline "$(e2e_guest_cmdline blk)" \
-		--console "file:$T/$name.con" --disk "$disk" &
+		--console "file:$T/$name.con" --disk "$disk" --monitor "unix:$T/$name.hmp" &
 	vmm=$!
+	: > "$T/$name.counters"
 	while kill -0 "$vmm" 2>/dev/null; do
+		# the last answer of the monitor while the VM lived
+		echo "info counters" | timeout 5 nc -q1 -U "$T/$name.hmp" > "$T/$name.counters.new" 2>/dev/null &&
+			grep -q vhost_user "$T/$name.counters.new" && mv "$T/$name.counters.new" "$T/$name.counters"
 		if [ -n "$bpid" ]; then
 			for p in $(tree_pids "$bpid"); do
 				{ grep -ao 'memfd:[^ ]*' "/proc/$p/maps"
@@ -142,6 +146,11 @@ check_isolated() {
 	e2e_check "$1-backend-has-bounce-window" grep -q capvm-bounce "$T/$1.memfds"
 	E2E_WHY="back-end memfds: $memfds"
 	e2e_check "$1-backend-never-sees-guest-ram" bash -c "! grep -q capvm-guest-ram '$T/$1.memfds'"
+	# the monitor shows the relay's counters (requests went through the window)
+	grep -a "vhost_user" "$T/$1.counters" | sed 's/^/    monitor| /'
+	E2E_WHY="monitor: $(grep -a vhost_user "$T/$1.counters" | tr '\n' ' ')"
+	e2e_check "$1-monitor-counters" bash -c "grep -aq 'blk0.vhost_user.bounce_full_waits' '$T/$1.counters' &&
+		grep -aE 'blk0.vhost_user.requests[^0-9]*[1-9]' '$T/$1.counters' > /dev/null"
 }
 
 if want capvm; then
