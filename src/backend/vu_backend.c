@@ -406,8 +406,12 @@ static int handle_set(struct vu_backend *vb, struct vhost_user_msg *m, char *err
 		if (any_started(vb))
 			return err_fail(err, errlen, "inflight area change while rings run");
 		/* The fd is closed by our caller; the mapping stays. */
-		return vu_inflight_map(&vb->inflight, m->fds[0], &m->p.inflight, nr_vrings(vb),
-				       dev->queue_max_size, err, errlen);
+		if (vu_inflight_map(&vb->inflight, m->fds[0], &m->p.inflight, nr_vrings(vb),
+				    dev->queue_max_size, err, errlen))
+			return -1;
+		log_info(dev->name, "inflight area: %u ring(s) of %u heads", vb->inflight.num_queues,
+			 vb->inflight.queue_size);
+		return 0;
 	default:
 		break;
 	}
