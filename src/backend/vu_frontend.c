@@ -183,6 +183,56 @@ int vu_frontend_set_features(struct vu_frontend *f, uint64_t features, char *err
 	return send_set(f, &m, err, errlen);
 }
 
+int vu_frontend_get_inflight(struct vu_frontend *f, uint16_t nr_queues, uint16_t queue_size,
+			     struct vhost_user_inflight *d, int *fd, char *err, size_t errlen)
+{
+	struct vhost_user_msg m, reply;
+	int rc;
+
+	*fd = -1;
+	if (!(f->protocol_features & (1ull << VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD)))
+		return 0;
+	msg_init(&m, VHOST_USER_GET_INFLIGHT_FD, sizeof(m.p.inflight));
+	m.p.inflight.num_queues = nr_queues;
+	m.p.inflight.queue_size = queue_size;
+	if (vhost_user_send(f->sock, &m))
+		return err_fail(err, errlen, "GET_INFLIGHT_FD: %s", strerror(errno));
+	/* (recv_reply refuses fds; this reply may carry one) */
+	rc = vhost_user_recv(f->sock, &reply, err, errlen);
+	if (rc == 0)
+		return err_fail(err, errlen, "GET_INFLIGHT_FD: back-end closed the connection");
+	if (rc < 0)
+		return -1;
+	if (reply.hdr.request != VHOST_USER_GET_INFLIGHT_FD ||
+	    (reply.hdr.flags & VHOST_USER_VERSION_MASK) != VHOST_USER_VERSION ||
+	    !(reply.hdr.flags & VHOST_USER_FLAG_REPLY) || reply.hdr.size != sizeof(reply.p.inflight) ||
+	    reply.nr_fds > 1 || (reply.nr_fds == 1) != (reply.p.inflight.mmap_size != 0)) {
+		vhost_user_msg_close_fds(&reply);
+		return err_fail(err, errlen, "GET_INFLIGHT_FD: malformed reply");
+	}
+	if (reply.nr_fds == 0)
+		return 0;  /* the back-end has no area for us */
+	*d = reply.p.inflight;
+	d->num_queues = nr_queues;  /* what we asked for, as SET_INFLIGHT_FD repeats it */
+	d->queue_size = queue_size;
+	*fd = reply.fds[0];
+	return 0;
+}
+
+int vu_frontend_set_inflight(struct vu_frontend *f, int fd, const struct vhost_user_inflight *d,
+			     char *err, size_t errlen)
+{
+	struct vhost_user_msg m;
+
+	if (!(f->protocol_features & (1ull << VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD)))
+		return err_fail(err, errlen, "SET_INFLIGHT_FD: the back-end does not offer INFLIGHT_SHMFD");
+	msg_init(&m, VHOST_USER_SET_INFLIGHT_FD, sizeof(m.p.inflight));
+	m.p.inflight = *d;
+	m.fds[0] = fd;
+	m.nr_fds = 1;
+	return send_set(f, &m, err, errlen);
+}
+
 int vu_frontend_set_mem_table(struct vu_frontend *f, const struct vhost_user_mem_region *regions,
 			      const int *fds, unsigned n, char *err, size_t errlen)
 {

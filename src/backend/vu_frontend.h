@@ -40,7 +40,7 @@ struct vu_frontend_vring {
 /* Protocol features we ask for (those the back-end offers, of these). */
 #define VU_FRONTEND_PROTOCOL_FEATURES \
 	((1ull << VHOST_USER_PROTOCOL_F_MQ) | (1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK) | \
-	 (1ull << VHOST_USER_PROTOCOL_F_CONFIG))
+	 (1ull << VHOST_USER_PROTOCOL_F_CONFIG) | (1ull << VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD))
 
 /*
  * Every request and reply on a connection made by vu_frontend_connect times
@@ -58,6 +58,18 @@ void vu_frontend_close(struct vu_frontend *f);
 int vu_frontend_get_config(struct vu_frontend *f, uint32_t off, void *buf, uint32_t len,
 			   char *err, size_t errlen);
 int vu_frontend_set_features(struct vu_frontend *f, uint64_t features, char *err, size_t errlen);
+
+/*
+ * Inflight area (crash survival, see backend/vu_inflight.h).  get: ask the
+ * back-end for one (nr_queues rings of queue_size); 0 with *fd = -1 when
+ * INFLIGHT_SHMFD was not negotiated or the back-end has none, 0 with *fd
+ * (ours to keep and close) and *d filled in, or -1.  set: hand a kept area
+ * to a (new) back-end before its rings start; the fd stays the caller's.
+ */
+int vu_frontend_get_inflight(struct vu_frontend *f, uint16_t nr_queues, uint16_t queue_size,
+			     struct vhost_user_inflight *d, int *fd, char *err, size_t errlen);
+int vu_frontend_set_inflight(struct vu_frontend *f, int fd, const struct vhost_user_inflight *d,
+			     char *err, size_t errlen);
 /* regions[i] is backed by fds[i] (not closed here).  n <= 8. */
 int vu_frontend_set_mem_table(struct vu_frontend *f, const struct vhost_user_mem_region *regions,
 			      const int *fds, unsigned n, char *err, size_t errlen);

@@ -31,6 +31,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -58,6 +59,7 @@ int vu_proxy_parse(const char *spec, struct vu_proxy_options *o, char *err, size
 	memset(o, 0, sizeof(*o));
 	o->mem = VU_PROXY_MEM_SHARED;
 	o->bounce_size = VU_PROXY_BOUNCE_DEFAULT;
+	o->reconnect_s = VU_PROXY_RECONNECT_DEFAULT_S;
 	copy = strdup(spec + sizeof(prefix) - 1);
 	if (!copy)
 		return err_fail(err, errlen, "out of memory");
@@ -86,9 +88,19 @@ int vu_proxy_parse(const char *spec, struct vu_proxy_options *o, char *err, size
 				goto out;
 			}
 			bounce_given = true;
+		} else if (!strncmp(tok, "reconnect=", 10)) {
+			char *end;
+			errno = 0;
+			unsigned long v = strtoul(tok + 10, &end, 10);
+			if (!tok[10] || *end || errno || v > VU_PROXY_RECONNECT_MAX_S) {
+				rc = err_fail(err, errlen, "reconnect=%s: expected seconds from 0 to %d",
+					      tok + 10, VU_PROXY_RECONNECT_MAX_S);
+				goto out;
+			}
+			o->reconnect_s = (unsigned)v;
 		} else {
 			rc = err_fail(err, errlen, "unknown vhost-user option '%s' (expected "
-				      "mem=shared|isolated, bounce=SIZE, irq=N)", tok);
+				      "mem=shared|isolated, bounce=SIZE, reconnect=SECONDS, irq=N)", tok);
 			goto out;
 		}
 	}
@@ -114,17 +126,53 @@ static void set_needs_reset(struct vu_proxy *p)
 	}
 }
 
-void proxy_disconnected(struct vu_proxy *p, const char *why)
+/* Arm (period_ms > 0) or disarm (0) the reconnect timer. */
+static void retry_timer(struct vu_proxy *p, unsigned period_ms)
 {
-	if (p->fe.sock < 0)
+	struct itimerspec its = { 0 };
+
+	if (p->retry_fd < 0)
 		return;
-	log_error(p->dev.name, "vhost-user back-end %s: %s; the device needs a reset "
-		  "(capvm reconnects when the guest resets it)", p->opts.socket, why);
+	if (period_ms) {
+		its.it_value.tv_nsec = (long)period_ms * 1000000L;
+		its.it_interval = its.it_value;
+	}
+	timerfd_settime(p->retry_fd, 0, &its, NULL);
+}
+
+static void close_connection(struct vu_proxy *p)
+{
 	epoll_ctl(p->epfd, EPOLL_CTL_DEL, p->fe.sock, NULL);
 	vu_frontend_close(&p->fe);
 	for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++)
 		p->started[q] = false;
+}
+
+/*
+ * The back-end went away.  In shared mode, with a running device and
+ * reconnect= not 0, wait for the supervisor to restart it: retry every
+ * 200 ms (proxy_retry), give the new one the kept inflight area and the
+ * rings; the guest sees a pause.  Otherwise, or after reconnect= seconds,
+ * the device needs a reset (the guest's driver then resets it, and a reset
+ * reconnects).  Never blocks: a vCPU waits for nothing here.
+ */
+void proxy_disconnected(struct vu_proxy *p, const char *why)
+{
+	bool running = virtio_status(&p->dev) & VIRTIO_STATUS_DRIVER_OK;
+
+	if (p->fe.sock < 0)
+		return;
+	close_connection(p);
 	__atomic_fetch_add(&p->stats.disconnects, 1, __ATOMIC_RELAXED);
+	if (running && p->opts.mem == VU_PROXY_MEM_SHARED && p->opts.reconnect_s && p->retry_fd >= 0) {
+		log_warn(p->dev.name, "vhost-user back-end %s: %s; waiting up to %u s for it to come back",
+			 p->opts.socket, why, p->opts.reconnect_s);
+		p->lost_ns = now_ns();
+		retry_timer(p, 200);
+		return;
+	}
+	log_error(p->dev.name, "vhost-user back-end %s: %s; the device needs a reset "
+		  "(capvm reconnects when the guest resets it)", p->opts.socket, why);
 	set_needs_reset(p);
 }
 
@@ -210,14 +258,30 @@ static int shared_activate(struct vu_proxy *p, char *err, size_t errlen)
 			.mmap_offset = p->ram.slots[i].fd_offset };
 		fds[i] = p->ram.fd;
 	}
-	if (vu_frontend_set_features(&p->fe, dev->driver_features, err, errlen) ||
-	    vu_frontend_set_mem_table(&p->fe, regions, fds, (unsigned)p->ram.nr_slots, err, errlen))
+	if (vu_frontend_set_features(&p->fe, dev->driver_features, err, errlen))
+		return -1;
+	/* The inflight area: asked for once, handed to every back-end after that. */
+	if (p->inflight_fd < 0 &&
+	    vu_frontend_get_inflight(&p->fe, dev->nr_queues, PROXY_QUEUE_MAX, &p->inflight,
+				     &p->inflight_fd, err, errlen))
+		return -1;
+	if (p->inflight_fd >= 0) {
+		if (!(p->fe.protocol_features & (1ull << VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD)))
+			log_warn(dev->name, "the back-end no longer offers an inflight area: requests "
+				 "in flight when it went away may be lost");
+		else if (vu_frontend_set_inflight(&p->fe, p->inflight_fd, &p->inflight, err, errlen))
+			return -1;
+	}
+	if (vu_frontend_set_mem_table(&p->fe, regions, fds, (unsigned)p->ram.nr_slots, err, errlen))
 		return -1;
 	for (unsigned q = 0; q < dev->nr_queues; q++) {
 		struct virtqueue *vq = &dev->vqs[q];
 		if (!vq->active)
 			continue;
-		struct vu_frontend_vring r = { .num = vq->size, .base = vq->last_avail_idx,
+		/* A new back-end after a crash: continue after what the guest got back. */
+		uint16_t base = p->resuming ? __atomic_load_n(&vq->used->idx, __ATOMIC_ACQUIRE)
+					    : vq->last_avail_idx;
+		struct vu_frontend_vring r = { .num = vq->size, .base = base,
 			.desc = vq->desc_gpa, .avail = vq->avail_gpa, .used = vq->used_gpa,
 			.kick_fd = p->kick_fds[q], .call_fd = p->irq_fd };
 		if (r.kick_fd < 0 || r.call_fd < 0)
@@ -227,6 +291,42 @@ static int shared_activate(struct vu_proxy *p, char *err, size_t errlen)
 		p->started[q] = true;
 	}
 	return 0;
+}
+
+/* The reconnect timer fired: try the back-end again, or give up after the bound. */
+static void proxy_retry(struct vu_proxy *p)
+{
+	struct virtio_device *dev = &p->dev;
+	uint64_t ticks, waited_ms;
+	char err[256] = "";
+	int rc;
+
+	if (read(p->retry_fd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
+		log_warn(dev->name, "reading the reconnect timer: %s", strerror(errno));
+	if (!p->lost_ns)
+		return;
+	waited_ms = (now_ns() - p->lost_ns) / 1000000u;
+	if (p->fe.sock < 0 && vu_proxy_connect(p, err, sizeof(err)) == 0) {
+		p->resuming = true;
+		rc = shared_activate(p, err, sizeof(err));
+		p->resuming = false;
+		if (!rc) {
+			retry_timer(p, 0);
+			p->lost_ns = 0;
+			log_info(dev->name, "vhost-user back-end %s is back after %llu ms; rings resumed",
+				 p->opts.socket, (unsigned long long)waited_ms);
+			return;
+		}
+		close_connection(p);  /* not ready yet: next tick */
+	}
+	if (waited_ms >= (uint64_t)p->opts.reconnect_s * 1000u) {
+		retry_timer(p, 0);
+		p->lost_ns = 0;
+		log_error(dev->name, "vhost-user back-end %s did not come back within %u s (%s); "
+			  "the device needs a reset", p->opts.socket, p->opts.reconnect_s,
+			  err[0] ? err : "no answer");
+		set_needs_reset(p);
+	}
 }
 
 /* ---- device ops ---------------------------------------------------------- */
@@ -268,6 +368,13 @@ static void proxy_reset(struct virtio_device *dev)
 	}
 	if (p->opts.mem == VU_PROXY_MEM_ISOLATED)
 		bounce_reset(p);
+	/* A reset device starts afresh: no requests to redo, no back-end to wait for. */
+	retry_timer(p, 0);
+	p->lost_ns = 0;
+	if (p->inflight_fd >= 0) {
+		close(p->inflight_fd);
+		p->inflight_fd = -1;
+	}
 	/* After the back-end went away, a guest reset is the time to come back. */
 	if (p->fe.sock < 0 && p->connected_once) {
 		if (vu_proxy_connect(p, err, sizeof(err)))
@@ -312,6 +419,8 @@ static void proxy_events(struct virtio_device *dev, void *opaque)
 				proxy_disconnected(p, r == 0 ? "closed the connection"
 						   : r > 0 ? "sent a message nobody asked for"
 						   : strerror(errno));
+			} else if (tag == PROXY_TAG_RETRY) {
+				proxy_retry(p);
 			} else if ((tag & ~0xffu) == PROXY_TAG_CALL) {
 				bounce_backend_call(p, tag & 0xff);
 			}
@@ -327,6 +436,10 @@ static void proxy_destroy(struct virtio_device *dev)
 	bounce_destroy(p);
 	if (p->epfd >= 0)
 		close(p->epfd);
+	if (p->retry_fd >= 0)
+		close(p->retry_fd);
+	if (p->inflight_fd >= 0)
+		close(p->inflight_fd);
 	free(p);
 }
 
@@ -356,6 +469,8 @@ struct virtio_device *vu_proxy_create(const struct vu_proxy_options *o, uint32_t
 	p->opts = *o;
 	p->fe.sock = -1;
 	p->irq_fd = -1;
+	p->inflight_fd = -1;
+	p->retry_fd = -1;
 	for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++)
 		p->kick_fds[q] = -1;
 	bounce_init_fields(p);
@@ -388,6 +503,14 @@ struct virtio_device *vu_proxy_create(const struct vu_proxy_options *o, uint32_t
 		err_fail(err, errlen, "%s: epoll: %s", name, strerror(errno));
 		free(p);
 		return NULL;
+	}
+	if (o->mem == VU_PROXY_MEM_SHARED && o->reconnect_s) {
+		struct epoll_event rev = { .events = EPOLLIN, .data.u32 = PROXY_TAG_RETRY };
+		p->retry_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+		if (p->retry_fd < 0 || epoll_ctl(p->epfd, EPOLL_CTL_ADD, p->retry_fd, &rev)) {
+			err_fail(err, errlen, "%s: reconnect timer: %s", name, strerror(errno));
+			goto fail;
+		}
 	}
 	dev->name = name;
 	dev->device_id = device_id;
@@ -424,6 +547,8 @@ fail:
 	vu_frontend_close(&p->fe);
 	bounce_destroy(p);
 	close(p->epfd);
+	if (p->retry_fd >= 0)
+		close(p->retry_fd);
 	free(p);
 	return NULL;
 }

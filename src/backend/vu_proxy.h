@@ -40,10 +40,15 @@ struct vu_proxy_options {
 	char socket[108];             /* unix socket path (sun_path size) */
 	enum vu_proxy_mem mem;
 	uint64_t bounce_size;         /* isolated mode: window bytes */
+	/* shared mode: how long to retry a back-end that went away (0: needs-reset at once) */
+	unsigned reconnect_s;
 };
 
+#define VU_PROXY_RECONNECT_DEFAULT_S 10
+#define VU_PROXY_RECONNECT_MAX_S     3600
+
 /*
- * "vhost-user=PATH[,mem=shared|isolated][,bounce=SIZE]" (the part of a
+ * "vhost-user=PATH[,mem=shared|isolated][,bounce=SIZE][,reconnect=SECONDS]" (the part of a
  * --disk spec after irq= was taken out).  Returns 1 if spec is a
  * vhost-user spec and parsed, 0 if it is not one (starts otherwise), -1
  * with a message in err if it is one but bad.

@@ -19,6 +19,7 @@
 
 /* Tags in the proxy's epoll set. */
 #define PROXY_TAG_SOCKET 1u
+#define PROXY_TAG_RETRY  2u           /* the reconnect timerfd */
 #define PROXY_TAG_CALL   0x100u       /* | queue index */
 
 /* Isolated mode: one request relayed through the window. */
@@ -72,6 +73,13 @@ struct vu_proxy {
 	uint8_t config[VHOST_USER_MAX_CONFIG_SIZE];
 	int epfd;                     /* the socket and the call fds */
 	bool started[VIRTIO_MAX_QUEUES];
+
+	/* crash survival, shared mode (see proxy_disconnected) */
+	int inflight_fd;              /* the back-end's inflight area, kept across back-ends */
+	struct vhost_user_inflight inflight;
+	int retry_fd;                 /* timerfd: reconnect attempts while the back-end is gone */
+	uint64_t lost_ns;             /* when it went away; 0 when not waiting for it */
+	bool resuming;                /* restarting rings the guest is using */
 
 	/* shared mode */
 	struct vu_proxy_ram ram;

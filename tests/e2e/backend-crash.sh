@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # End-to-end check of crash survival for vhost-user back-ends (issue 5 item 4):
-# QEMU 7.2 as the front-end (microvm, vhost-user-blk, chardev reconnect=1,
-# which also makes it use the inflight area capvm offers) and
-# `capvm backend blk` as the back-end.  The guest runs a write-and-verify
+# `capvm backend blk` as the back-end under two front-ends, one after the
+# other: QEMU 7.2 (microvm, vhost-user-blk, chardev reconnect=1, which also
+# makes it use the inflight area capvm offers), and capvm's VMM
+# (--disk vhost-user=SOCK,reconnect=10: it retries the socket, hands the
+# kept inflight area to each new back-end and restarts the rings).  The guest runs a write-and-verify
 # workload with flushes (guest/tests/blkcrash.sh) while this script kills
 # the back-end with SIGKILL every 2 s, 5 times, restarting it at once on the
 # same socket (as the supervisor would).  Checks:
@@ -17,7 +19,7 @@
 # Prints the guest's stall after each kill (kill to the next acknowledged
 # batch) and how many requests the restarted back-ends redid.
 . "$(dirname "$0")/lib.sh"
-e2e_enter_kvm --timeout 500 -- "$0" "$@"
+e2e_enter_kvm --timeout 900 -- "$0" "$@"
 
 VM_TIMEOUT=${CAPVM_E2E_VM_TIMEOUT:-200}
 KILLS=${CAPVM_E2E_CRASH_KILLS:-5}
@@ -31,11 +33,11 @@ if [ ! -x "$CAPVM" ]; then
 fi
 if ! command -v qemu-system-x86_64 > /dev/null; then
 	e2e_skip qemu-frontend "qemu-system-x86_64 not installed"
-	exit 0
+	CAPVM_E2E_CRASH_FRONTENDS=${CAPVM_E2E_CRASH_FRONTENDS:-capvm}
 fi
 
 tail_of() { tail -n 4 "$1" 2>/dev/null | tr '\n' '|' | cut -c1-400; }
-acks() { grep -ac "^CAPVM-CRASH ack " "$T/qemu.con" 2>/dev/null; }
+acks() { grep -ac "^CAPVM-CRASH ack " "$1" 2>/dev/null; }
 now_ms() { local t=${EPOCHREALTIME/./}; echo $((t / 1000)); }
 
 backend=
@@ -48,112 +50,131 @@ start_backend() {
 	E2E_PIDS+=("$backend")
 }
 
-truncate -s $((128 * MIB)) "$T/disk.img"
-start_backend
-if ! e2e_wait_for "$T/backend.1.log" "listening on" 20; then
-	e2e_fail capvm-backend-starts "$(tail_of "$T/backend.1.log")"
-	exit 1
-fi
-timeout -k 5 "$VM_TIMEOUT" qemu-system-x86_64 -enable-kvm -cpu host \
-	-M microvm,rtc=on,memory-backend=mem0 -m 256M \
-	-object memory-backend-memfd,id=mem0,size=256M,share=on \
-	-chardev socket,id=vu0,path="$T/vu.sock",reconnect=1 \
-	-device vhost-user-blk,chardev=vu0 \
-	-smp 1 -nodefaults -no-user-config -nographic -no-reboot -serial stdio \
-	-kernel "$CAPVM_VMLINUX" -initrd "$CAPVM_INITRD" -append "$(e2e_guest_cmdline blkcrash)" \
-	> "$T/qemu.con" 2>&1 < /dev/null &
-qemu=$!
-E2E_PIDS+=("$qemu")
+# crash_run NAME: one guest run with front-end NAME (qemu or capvm), the
+# back-end killed and restarted under it; then the checks, named NAME-*.
+crash_run() {
+	local name=$1 con=$T/$1.con vmm rc kills=0 stalls=() before t0 victim stall until
+	rm -f "$T"/backend.*.log
+	gen=0
+	truncate -s 0 "$T/disk.img"
+	truncate -s $((128 * MIB)) "$T/disk.img"
+	: > "$con"
+	start_backend
+	if ! e2e_wait_for "$T/backend.1.log" "listening on" 20; then
+		e2e_fail "$name-backend-starts" "$(tail_of "$T/backend.1.log")"
+		return
+	fi
+	if [ "$name" = qemu ]; then
+		timeout -k 5 "$VM_TIMEOUT" qemu-system-x86_64 -enable-kvm -cpu host \
+			-M microvm,rtc=on,memory-backend=mem0 -m 256M \
+			-object memory-backend-memfd,id=mem0,size=256M,share=on \
+			-chardev socket,id=vu0,path="$T/vu.sock",reconnect=1 \
+			-device vhost-user-blk,chardev=vu0 \
+			-smp 1 -nodefaults -no-user-config -nographic -no-reboot -serial stdio \
+			-kernel "$CAPVM_VMLINUX" -initrd "$CAPVM_INITRD" \
+			-append "$(e2e_guest_cmdline blkcrash)" > "$con" 2>&1 < /dev/null &
+	else
+		timeout -k 5 "$VM_TIMEOUT" "$CAPVM" run --kernel "$CAPVM_VMLINUX" \
+			--initrd "$CAPVM_INITRD" --mem 256M --cmdline "$(e2e_guest_cmdline blkcrash)" \
+			--console "file:$con" --disk "vhost-user=$T/vu.sock,reconnect=10" \
+			> "$T/$name.log" 2>&1 < /dev/null &
+	fi
+	vmm=$!
+	E2E_PIDS+=("$vmm")
 
-# Kill the back-end while the workload runs, and measure how long the guest
-# waits for its next acknowledged batch after each kill.
-kills=0
-stalls=()
-# (Deadlines by the clock: in the test host a poll loop's forks are slow.)
-deadline=$((SECONDS + VM_TIMEOUT))
-until grep -aq "^CAPVM-CRASH ack 0" "$T/qemu.con" || [ $SECONDS -ge $deadline ] ||
-      ! kill -0 "$qemu" 2>/dev/null; do
-	sleep 1
-done
-if grep -aq "^CAPVM-CRASH ack 0" "$T/qemu.con"; then
-	echo "    workload running; killing the back-end every 2 s"
-	cp "$T/qemu.con" "$CAPVM_OUT/backend-crash.console.log" 2>/dev/null
-	while [ $kills -lt "$KILLS" ] && kill -0 "$qemu" 2>/dev/null; do
-		sleep 2
-		grep -aq "^CAPVM-CRASH written" "$T/qemu.con" && break
-		before=$(acks)
-		t0=$(now_ms)
-		# The serving process: the sandboxed child of `capvm backend` (its
-		# parent only reports how it ended), or the process itself.
-		victim=$(cat "/proc/$backend/task/$backend/children" 2>/dev/null | cut -d' ' -f1)
-		kill -KILL "${victim:-$backend}" 2>/dev/null
-		wait "$backend" 2>/dev/null
-		e2e_forget_pid "$backend"
-		start_backend
-		kills=$((kills + 1))
-		# Up to 30 s for the guest to get a batch through again.
-		stall=
-		until=$((SECONDS + 30))
-		while [ $SECONDS -lt $until ]; do
-			if [ "$(acks)" -gt "$before" ]; then stall=$(( $(now_ms) - t0 )); break; fi
-			grep -aq "^CAPVM-CRASH written" "$T/qemu.con" && { stall=done; break; }
-			kill -0 "$qemu" 2>/dev/null || break
-			sleep 0.05
-		done
-		stalls+=("${stall:-none}")
-		echo "    kill $kills at batch $before: next batch after ${stall:-none} ms"
-		cp "$T/qemu.con" "$CAPVM_OUT/backend-crash.console.log" 2>/dev/null
+	# Kill the back-end while the workload runs, and measure how long the
+	# guest waits for its next acknowledged batch after each kill.
+	# (Deadlines by the clock: in the test host a poll loop's forks are slow.)
+	local deadline=$((SECONDS + VM_TIMEOUT))
+	until grep -aq "^CAPVM-CRASH ack 0" "$con" || [ $SECONDS -ge $deadline ] ||
+	      ! kill -0 "$vmm" 2>/dev/null; do
+		sleep 1
 	done
-else
-	echo "    no batch acknowledged within $VM_TIMEOUT s"
-fi
-wait "$qemu"
-rc=$?
-e2e_forget_pid "$qemu"
-kill "$backend" 2>/dev/null
-wait "$backend" 2>/dev/null
+	if grep -aq "^CAPVM-CRASH ack 0" "$con"; then
+		echo "    $name: workload running; killing the back-end every 2 s"
+		while [ $kills -lt "$KILLS" ] && kill -0 "$vmm" 2>/dev/null; do
+			sleep 2
+			grep -aq "^CAPVM-CRASH written" "$con" && break
+			before=$(acks "$con")
+			t0=$(now_ms)
+			# The serving process: the sandboxed child of `capvm backend`
+			# (its parent only reports how it ended), or the process itself.
+			victim=$(cat "/proc/$backend/task/$backend/children" 2>/dev/null | cut -d' ' -f1)
+			kill -KILL "${victim:-$backend}" 2>/dev/null
+			wait "$backend" 2>/dev/null
+			e2e_forget_pid "$backend"
+			start_backend
+			kills=$((kills + 1))
+			# Up to 30 s for the guest to get a batch through again.
+			stall=
+			until=$((SECONDS + 30))
+			while [ $SECONDS -lt $until ]; do
+				if [ "$(acks "$con")" -gt "$before" ]; then stall=$(( $(now_ms) - t0 )); break; fi
+				grep -aq "^CAPVM-CRASH written" "$con" && { stall=done; break; }
+				kill -0 "$vmm" 2>/dev/null || break
+				sleep 0.05
+			done
+			stalls+=("${stall:-none}")
+			echo "    $name: kill $kills at batch $before: next batch after ${stall:-none} ms"
+			cp "$con" "$CAPVM_OUT/backend-crash-$name.console.log" 2>/dev/null
+		done
+	else
+		echo "    $name: no batch acknowledged within $VM_TIMEOUT s"
+	fi
+	wait "$vmm"
+	rc=$?
+	e2e_forget_pid "$vmm"
+	kill "$backend" 2>/dev/null
+	wait "$backend" 2>/dev/null
 
-cp "$T/qemu.con" "$CAPVM_OUT/backend-crash.console.log" 2>/dev/null
-cat "$T"/backend.*.log > "$CAPVM_OUT/backend-crash.backend.log" 2>/dev/null
-grep -a "^CAPVM-CRASH" "$T/qemu.con" | grep -v " ack " | sed 's/^/    guest| /'
-acked=$(acks)
-redone=$(cat "$T"/backend.*.log | sed -n 's/.*: \([0-9]*\) request(s) in flight before the restart.*/\1/p' |
-	 awk '{ s += $1 } END { print s + 0 }')
-connects=$(cat "$T"/backend.*.log | grep -c "front-end connected")
-echo "    $kills kills; guest stall after each kill (ms): ${stalls[*]:-none}; $acked batches acknowledged; $redone request(s) redone by restarted back-ends; $connects front-end connections"
-E2E_WHY="qemu status $rc: $(tail_of "$T/qemu.con") backend: $(tail_of "$T/backend.$gen.log")"
+	cp "$con" "$CAPVM_OUT/backend-crash-$name.console.log" 2>/dev/null
+	cat "$T"/backend.*.log > "$CAPVM_OUT/backend-crash-$name.backend.log" 2>/dev/null
+	[ -f "$T/$name.log" ] && cp "$T/$name.log" "$CAPVM_OUT/backend-crash-$name.vmm.log"
+	grep -a "^CAPVM-CRASH" "$con" | grep -v " ack " | sed "s/^/    $name guest| /"
+	[ -f "$T/$name.log" ] && grep -a "vhost-user back-end" "$T/$name.log" | cut -c1-200 | sed "s/^/    $name vmm| /"
+	local acked redone connects areas bad=() b want got
+	acked=$(acks "$con")
+	redone=$(cat "$T"/backend.*.log | sed -n 's/.*: \([0-9]*\) request(s) in flight before the restart.*/\1/p' |
+		 awk '{ s += $1 } END { print s + 0 }')
+	connects=$(cat "$T"/backend.*.log | grep -c "front-end connected")
+	areas=$(cat "$T"/backend.*.log | grep -c "inflight area:")
+	echo "    $name: $kills kills; guest stall after each kill (ms): ${stalls[*]:-none}; $acked batches acknowledged; $redone request(s) redone by restarted back-ends; $connects front-end connections"
+	E2E_WHY="vmm status $rc: $(tail_of "$con") backend: $(tail_of "$T/backend.$gen.log")"
 
-if [ "$kills" -ge 1 ]; then
-	e2e_pass "backend-killed-during-workload"
-else
-	e2e_fail "backend-killed-during-workload" "the workload never started or ended first; $E2E_WHY"
-fi
-e2e_check guest-reaches-end grep -aq "^CAPVM-CRASH end" "$T/qemu.con"
-E2E_WHY="qemu status $rc"
-e2e_check qemu-exits-cleanly [ "$rc" -eq 0 ]
-E2E_WHY=$(grep -a "write-error" "$T/qemu.con" | head -n 3 | tr '\n' '|')
-e2e_check no-write-errors [ -z "$E2E_WHY" ]
-E2E_WHY=$(grep -a "verify-" "$T/qemu.con" | head -n 3 | tr '\n' '|')
-e2e_check guest-verifies-all-batches grep -aq "^CAPVM-CRASH verify-ok" "$T/qemu.con"
-areas=$(cat "$T"/backend.*.log | grep -c "inflight area:")
-E2E_WHY="$areas of $gen back-ends were given an inflight area"
-e2e_check frontend-hands-back-inflight-area [ "$areas" -ge "$gen" ]
+	if [ "$kills" -ge 1 ]; then
+		e2e_pass "$name-backend-killed-during-workload"
+	else
+		e2e_fail "$name-backend-killed-during-workload" "the workload never started or ended first; $E2E_WHY"
+	fi
+	e2e_check "$name-guest-reaches-end" grep -aq "^CAPVM-CRASH end" "$con"
+	E2E_WHY="vmm status $rc"
+	e2e_check "$name-vmm-exits-cleanly" [ "$rc" -eq 0 ]
+	E2E_WHY=$(grep -a "write-error" "$con" | head -n 3 | tr '\n' '|')
+	e2e_check "$name-no-write-errors" [ -z "$E2E_WHY" ]
+	E2E_WHY=$(grep -a "verify-" "$con" | head -n 3 | tr '\n' '|')
+	e2e_check "$name-guest-verifies-all-batches" grep -aq "^CAPVM-CRASH verify-ok" "$con"
+	E2E_WHY="$areas of $gen back-ends were given an inflight area"
+	e2e_check "$name-frontend-hands-back-inflight-area" [ "$areas" -ge "$gen" ]
 
-# Every batch the guest saw acknowledged must be in the image.
-bad=()
-for b in $(sed -n 's/^CAPVM-CRASH ack \([0-9]*\).*/\1/p' "$T/qemu.con"); do
-	want=$(yes "capvm-crash-batch-$b" | head -c $BATCH | md5sum | cut -d' ' -f1)
-	got=$(dd if="$T/disk.img" bs=$BATCH skip="$b" count=1 2>/dev/null | md5sum | cut -d' ' -f1)
-	[ "$want" = "$got" ] || bad+=("$b")
+	# Every batch the guest saw acknowledged must be in the image.
+	for b in $(sed -n 's/^CAPVM-CRASH ack \([0-9]*\).*/\1/p' "$con"); do
+		want=$(yes "capvm-crash-batch-$b" | head -c $BATCH | md5sum | cut -d' ' -f1)
+		got=$(dd if="$T/disk.img" bs=$BATCH skip="$b" count=1 2>/dev/null | md5sum | cut -d' ' -f1)
+		[ "$want" = "$got" ] || bad+=("$b")
+	done
+	if [ "$acked" -gt 0 ] && [ ${#bad[@]} -eq 0 ]; then
+		e2e_pass "$name-acked-batches-in-image"
+	else
+		e2e_fail "$name-acked-batches-in-image" "$acked acknowledged, missing or wrong in the image: ${bad[*]:-none}"
+	fi
+	if [ "$kills" -ge 1 ] && [ "$connects" -ge $((kills + 1)) ]; then
+		e2e_pass "$name-frontend-reconnects-after-each-kill"
+	else
+		e2e_fail "$name-frontend-reconnects-after-each-kill" "$connects connections for $kills kills"
+	fi
+}
+
+for fe in ${CAPVM_E2E_CRASH_FRONTENDS:-qemu capvm}; do
+	crash_run "$fe"
 done
-if [ "$acked" -gt 0 ] && [ ${#bad[@]} -eq 0 ]; then
-	e2e_pass acked-batches-in-image
-else
-	e2e_fail acked-batches-in-image "$acked acknowledged, missing or wrong in the image: ${bad[*]:-none}"
-fi
-if [ "$kills" -ge 1 ] && [ "$connects" -ge $((kills + 1)) ]; then
-	e2e_pass frontend-reconnects-after-each-kill
-else
-	e2e_fail frontend-reconnects-after-each-kill "$connects connections for $kills kills"
-fi
 exit $((E2E_FAILS > 0))
