@@ -12,8 +12,11 @@
 #     or stuck request), with no write error;
 #   - the guest's read-back after dropping its caches verifies every batch;
 #   - every batch the guest saw acknowledged is in the image file;
-#   - QEMU reconnected after every kill and gave every back-end the
-#     inflight area (SET_INFLIGHT_FD).
+#   - the front-end reconnected after every kill and gave every back-end
+#     the inflight area (SET_INFLIGHT_FD).
+# Then capvm's VMM with reconnect=3 and a back-end that never returns: the
+# device goes to needs-reset after about 3 s with a log line, and the VMM's
+# monitor still answers.
 # A stream of 1 MiB O_DIRECT writes runs alongside, so kills hit requests
 # in flight (redone by the next back-end).
 # Prints the guest's stall after each kill (kill to the next acknowledged
@@ -174,7 +177,61 @@ crash_run() {
 	fi
 }
 
-for fe in ${CAPVM_E2E_CRASH_FRONTENDS:-qemu capvm}; do
-	crash_run "$fe"
+# gone_run: capvm's VMM with reconnect=3 and a back-end that never comes
+# back: after the bound the device must go to needs-reset with a log line
+# naming the socket, while the VMM stays responsive (its monitor answers).
+gone_run() {
+	local con=$T/gone.con log=$T/gone.log vmm victim t0 waited= status
+	rm -f "$T"/backend.*.log
+	gen=0
+	: > "$con"
+	[ -f "$T/disk.img" ] || truncate -s $((128 * MIB)) "$T/disk.img"
+	start_backend
+	if ! e2e_wait_for "$T/backend.1.log" "listening on" 20; then
+		e2e_fail "gone-backend-starts" "$(tail_of "$T/backend.1.log")"
+		return
+	fi
+	timeout -k 5 "$VM_TIMEOUT" "$CAPVM" run --kernel "$CAPVM_VMLINUX" \
+		--initrd "$CAPVM_INITRD" --mem 256M --cmdline "$(e2e_guest_cmdline blkcrash)" \
+		--console "file:$con" --disk "vhost-user=$T/vu.sock,reconnect=3" \
+		--monitor "unix:$T/gone.hmp" > "$log" 2>&1 < /dev/null &
+	vmm=$!
+	E2E_PIDS+=("$vmm")
+	local deadline=$((SECONDS + VM_TIMEOUT))
+	until grep -aq "^CAPVM-CRASH ack 0" "$con" || [ $SECONDS -ge $deadline ] ||
+	      ! kill -0 "$vmm" 2>/dev/null; do
+		sleep 1
+	done
+	victim=$(cat "/proc/$backend/task/$backend/children" 2>/dev/null | cut -d' ' -f1)
+	kill -KILL "${victim:-$backend}" 2>/dev/null
+	wait "$backend" 2>/dev/null
+	e2e_forget_pid "$backend"
+	t0=$(now_ms)
+	deadline=$((SECONDS + 30))
+	until grep -aq "did not come back within" "$log" || [ $SECONDS -ge $deadline ]; do
+		sleep 0.1
+	done
+	grep -aq "did not come back within" "$log" && waited=$(( $(now_ms) - t0 ))
+	status=$(echo "info status" | timeout 5 nc -q1 -U "$T/gone.hmp" 2>&1 | tr -d '\r' | grep -a -m1 "VM status")
+	grep -a "vhost-user back-end" "$log" | cut -c1-200 | sed "s/^/    gone vmm| /"
+	echo "    gone: needs-reset logged ${waited:-never} ms after the kill (bound 3 s); monitor: ${status:-no answer}"
+	cp "$log" "$CAPVM_OUT/backend-crash-gone.vmm.log" 2>/dev/null
+	kill "$vmm" 2>/dev/null
+	wait "$vmm" 2>/dev/null
+	e2e_forget_pid "$vmm"
+	if [ -n "$waited" ] && [ "$waited" -ge 2500 ] && [ "$waited" -le 15000 ]; then
+		e2e_pass gone-needs-reset-after-bound
+	else
+		e2e_fail gone-needs-reset-after-bound "logged after ${waited:-never} ms (want about 3000): $(tail_of "$log")"
+	fi
+	if [ -n "$status" ]; then
+		e2e_pass gone-vmm-responsive
+	else
+		e2e_fail gone-vmm-responsive "the monitor did not answer 'info status' within 5 s"
+	fi
+}
+
+for fe in ${CAPVM_E2E_CRASH_FRONTENDS:-qemu capvm gone}; do
+	if [ "$fe" = gone ]; then gone_run; else crash_run "$fe"; fi
 done
 exit $((E2E_FAILS > 0))
