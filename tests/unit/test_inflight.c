@@ -6,10 +6,14 @@
  * must hand exactly those heads to the device again, oldest first, and
  * continue the avail ring after them), a crash between publishing
  * used->idx and clearing the flag (repaired, not redone), a tampered file,
- * and GET/SET_INFLIGHT_FD through the back-end session with the blk model.
+ * GET/SET_INFLIGHT_FD through the back-end session with the blk model, and
+ * capvm's front-end (vu_frontend) asking a back-end for an area over a
+ * socketpair and handing it back.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <sys/socket.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +22,7 @@
 
 #include "backend/backend_blk.h"
 #include "backend/vu_backend.h"
+#include "backend/vu_frontend.h"
 #include "backend/vu_inflight.h"
 #include "common/log.h"
 #include "test.h"
@@ -423,6 +428,77 @@ out:
 	free(r);
 }
 
+/* ---- the front-end side over a socketpair --------------------------------- */
+
+struct serve_arg {
+	struct vu_backend *vb;
+	int sock;
+};
+
+static void *serve_thread(void *p)
+{
+	struct serve_arg *a = p;
+	vu_backend_serve(a->vb, a->sock);
+	return NULL;
+}
+
+TEST(frontend_get_and_set)
+{
+	struct vu_frontend f = { .sock = -1 };
+	struct vhost_user_inflight d;
+	struct blk_options o;
+	struct serve_arg arg = { 0 };
+	pthread_t th;
+	bool started = false;
+	char image[64], err[256] = "";
+	int sv[2] = { -1, -1 }, fd = -1, img;
+
+	snprintf(image, sizeof(image), "/tmp/capvm-test-inflight-fe-%d.img", (int)getpid());
+	img = open(image, O_CREAT | O_RDWR | O_TRUNC, 0600);
+	CHECK(img >= 0 && ftruncate(img, 1 << 20) == 0);
+	close(img);
+	if (virtio_blk_parse(image, &o, err, sizeof(err)) || !(arg.vb = backend_blk_create(&o, err, sizeof(err))) ||
+	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv)) {
+		printf("  setup: %s\n", err);
+		test_case_failed = 1;
+		goto out;
+	}
+	arg.sock = sv[1];
+	started = pthread_create(&th, NULL, serve_thread, &arg) == 0;
+	CHECK(started);
+	CHECK_EQ(vu_frontend_attach(&f, sv[0], err, sizeof(err)), 0);
+	CHECK(f.protocol_features & (1ull << VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD));
+	CHECK_EQ(vu_frontend_get_inflight(&f, 1, 128, &d, &fd, err, sizeof(err)), 0);
+	CHECK(fd >= 0);
+	CHECK_EQ(d.num_queues, 1);
+	CHECK_EQ(d.queue_size, 128);
+	CHECK(d.mmap_size >= vu_inflight_queue_bytes(128));
+	if (fd >= 0) {
+		CHECK_EQ(vu_frontend_set_inflight(&f, fd, &d, err, sizeof(err)), 0);
+		/* A description larger than the file is refused (REPLY_ACK). */
+		struct vhost_user_inflight big = d;
+		big.mmap_size *= 64;
+		CHECK_EQ(vu_frontend_set_inflight(&f, fd, &big, err, sizeof(err)), -1);
+	}
+	/* More queues than the device has: no area, not an error. */
+	int fd2 = -2;
+	CHECK_EQ(vu_frontend_get_inflight(&f, 4, 128, &d, &fd2, err, sizeof(err)), 0);
+	CHECK_EQ(fd2, -1);
+out:
+	if (f.sock >= 0)
+		vu_frontend_close(&f);     /* the back-end sees the end of the session */
+	else if (sv[0] >= 0)
+		close(sv[0]);
+	if (started)
+		pthread_join(th, NULL);
+	if (sv[1] >= 0)
+		close(sv[1]);
+	if (fd >= 0)
+		close(fd);
+	backend_blk_destroy(arg.vb);
+	unlink(image);
+}
+
 int main(void)
 {
 	log_set_level(LOG_ERROR);
@@ -431,5 +507,6 @@ int main(void)
 	RUN(crash_after_used_index_is_repaired);
 	RUN(tampered_file);
 	RUN(session_messages);
+	RUN(frontend_get_and_set);
 	return test_exit();
 }
