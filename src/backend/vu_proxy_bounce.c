@@ -20,7 +20,8 @@
  *
  * Back-end call (I/O thread): for each used entry, the writable buffers of
  * the request are copied from the window back to the guest's buffers and
- * the chain is completed on the guest's ring; then the guest is
+ * the chains of one call are completed on the guest's ring together
+ * (one used-index update); then the guest is
  * interrupted if it wants to be (EVENT_IDX is handled by the VMM's own
  * virtqueue code: the back-end only sees plain split rings).
  *
@@ -469,6 +470,7 @@ void bounce_backend_call(struct vu_proxy *p, unsigned q)
 	struct bounce_queue *bq = q < VIRTIO_MAX_QUEUES ? p->bq[q] : NULL;
 	struct virtqueue *vq = &p->dev.vqs[q < VIRTIO_MAX_QUEUES ? q : 0];
 	uint64_t count;
+	unsigned ndone = 0;
 	bool pushed = false;
 
 	if (!bq)
@@ -494,12 +496,21 @@ void bounce_backend_call(struct vu_proxy *p, unsigned q)
 		}
 		struct bounce_req *r = &bq->req[id];
 		copy_back(p, r);
-		if (r->epoch == vq->epoch)
-			virtq_push(vq, r->guest_head, len < r->writable_len ? len : (uint32_t)r->writable_len);
+		if (r->epoch == vq->epoch && ndone < PROXY_QUEUE_MAX) {
+			bq->done_head[ndone] = r->guest_head;
+			bq->done_len[ndone++] = len < r->writable_len ? len : (uint32_t)r->writable_len;
+		}
 		bq->last_used++;
 		release_req(p, bq, (uint16_t)id);
 		pushed = true;
 	}
+	/*
+	 * One used-index update for everything this call completed: a net
+	 * packet spread over several mergeable buffers must reach the guest
+	 * whole (a polling driver would drop a partial one).
+	 */
+	if (ndone)
+		virtq_push_many(vq, bq->done_head, bq->done_len, ndone);
 	if (pushed)
 		virtio_notify_queue(&p->dev, vq);
 	/* Space was freed: relay what waited, and what the guest added meanwhile. */
