@@ -1,11 +1,10 @@
 /*
  * The sandbox of a vhost-user back-end (see sandbox.h for the steps).
  *
- * The allow-list was found by tracing (strace -f) the serving loop after
- * listen(): the blk back-end under QEMU's vhost-user-blk front-end in the
- * test host (tests/e2e/backend-sandbox.sh with CAPVM_E2E_SANDBOX_STRACE=1)
- * and in test_sandbox's data-path test, plus reading the paths a guest test
- * does not reach (net, inflight memfds, hostile front-ends).  It is kept to
+ * The allow-list was found by reading the serving loop's code paths (blk,
+ * net, inflight memfds, hostile front-ends), checked by tracing (strace -f)
+ * test_sandbox's data-path test, and proven by the e2e tests in which QEMU
+ * guests use sandboxed back-ends (a missing call kills them).  It is kept to
  * what the serving loop calls after the image, the tap and the listening
  * socket are open: socket/bind/connect, open/openat, execve,
  * clone/fork, ptrace, kill, mount, and every other call are absent.  Where

@@ -17,10 +17,6 @@
 #   - `capvm backend net` on a tap (in a namespace this test creates) enters
 #     the sandbox too, keeping the tap fd;
 #   - --no-sandbox runs without it (Seccomp 0) and says so.
-# CAPVM_E2E_SANDBOX_STRACE=1 also runs the back-end unsandboxed under
-# `strace -f` through the same guest test and writes the system calls made
-# after listen() to $CAPVM_OUT/backend-sandbox.syscalls (how the allow-list
-# was found).
 . "$(dirname "$0")/lib.sh"
 e2e_enter_kvm --timeout 900 -- "$0" "$@"
 
@@ -57,24 +53,6 @@ qemu_blk() {
 		-smp 1 -nodefaults -no-user-config -nographic -no-reboot -serial stdio \
 		-kernel "$CAPVM_VMLINUX" -initrd "$CAPVM_INITRD" -append "$(e2e_guest_cmdline blk)"
 }
-
-# ------------------------------------------------ optional: find the list
-if [ "${CAPVM_E2E_SANDBOX_STRACE:-0}" = 1 ] && command -v strace > /dev/null; then
-	truncate -s $((64 * MIB)) "$T/trace.img"
-	strace -f -qq -o "$T/strace.txt" "$CAPVM" backend blk --no-sandbox --socket "$T/trace.sock" \
-		--image "$T/trace.img" > "$T/trace.log" 2>&1 < /dev/null &
-	tracer=$!
-	E2E_PIDS+=("$tracer")
-	if e2e_wait_for "$T/trace.log" "listening on" 30; then
-		qemu_blk "$T/trace.sock" "$T/trace.con"
-		kill "$tracer" 2>/dev/null
-		wait "$tracer" 2>/dev/null
-		# Calls after listen(): what the serving loop needs.
-		awk '/ listen\(/ { on = 1; next } on { sub(/^[0-9]+ +/, ""); if (match($0, /^[a-z_0-9]+\(/)) print substr($0, 1, RLENGTH - 1) }' \
-			"$T/strace.txt" | sort | uniq -c | sort -rn > "$CAPVM_OUT/backend-sandbox.syscalls"
-		sed 's/^/    strace| /' "$CAPVM_OUT/backend-sandbox.syscalls"
-	fi
-fi
 
 # ------------------------------------------------ sandboxed blk back-end
 truncate -s $((64 * MIB)) "$T/disk.img"
