@@ -410,6 +410,13 @@ static int drop_privileges(const char **who, char *err, size_t errlen)
 		    setresuid(NOBODY, NOBODY, NOBODY))
 			return err_fail(err, errlen, "becoming uid/gid %d: %s", NOBODY, strerror(errno));
 		*who = "uid/gid 65534";
+		/*
+		 * The uid change cleared the parent-death signal set after the
+		 * fork: set it again, or a back-end whose reporting parent is
+		 * killed keeps serving (and keeps its image locked).
+		 */
+		if (in_own_pid_namespace && prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0))
+			return err_fail(err, errlen, "PR_SET_PDEATHSIG: %s", strerror(errno));
 	}
 	if (syscall(SYS_capset, &hdr, none))
 		return err_fail(err, errlen, "capset: %s", strerror(errno));
