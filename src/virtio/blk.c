@@ -808,6 +808,44 @@ static int open_image(struct blk *b, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * io_uring with its completion eventfd, restricted to the operations this
+ * model submits (IORING_REGISTER_RESTRICTIONS): a sandboxed back-end's
+ * seccomp filter does not see io_uring operations, so without this a
+ * compromised back-end could open files or sockets through the ring.
+ */
+static int setup_ring(struct blk *b, char *err, size_t errlen)
+{
+	static const uint8_t allowed_ops[] = { IORING_OP_READV, IORING_OP_WRITEV,
+					       IORING_OP_FSYNC, IORING_OP_FALLOCATE };
+	struct io_uring_restriction res[sizeof(allowed_ops)];
+	bool restricted = true;
+
+	if (io_uring_queue_init(BLK_QUEUE_SIZE, &b->ring, IORING_SETUP_R_DISABLED) < 0) {
+		restricted = false;  /* a kernel before 5.10 */
+		if (io_uring_queue_init(BLK_QUEUE_SIZE, &b->ring, 0) < 0)
+			return fail(err, errlen, "cannot set up io_uring for %s", b->opt.path);
+	}
+	b->ring_ok = true;
+	b->ring_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (b->ring_efd < 0 || io_uring_register_eventfd(&b->ring, b->ring_efd) < 0)
+		return fail(err, errlen, "cannot set up io_uring completion eventfd");
+	if (!restricted) {
+		log_warn(b->dev.name, "io_uring without operation restrictions (kernel too old)");
+		return 0;
+	}
+	memset(res, 0, sizeof(res));
+	for (size_t i = 0; i < sizeof(allowed_ops); i++) {
+		res[i].opcode = IORING_RESTRICTION_SQE_OP;
+		res[i].sqe_op = allowed_ops[i];
+	}
+	/* no register operation is listed: none is allowed from now on */
+	if (io_uring_register_restrictions(&b->ring, res, (unsigned)sizeof(allowed_ops)) < 0 ||
+	    io_uring_enable_rings(&b->ring) < 0)
+		return fail(err, errlen, "cannot restrict io_uring to block operations");
+	return 0;
+}
+
 struct virtio_device *virtio_blk_create(const struct blk_options *o, const struct guest_mem *mem,
 					const char *name, char *err, size_t errlen)
 {
@@ -837,16 +875,8 @@ struct virtio_device *virtio_blk_create(const struct blk_options *o, const struc
 	} else {
 		if (open_image(b, err, errlen))
 			goto fail;
-		if (io_uring_queue_init(BLK_QUEUE_SIZE, &b->ring, 0) < 0) {
-			fail(err, errlen, "cannot set up io_uring for %s", o->path);
+		if (setup_ring(b, err, errlen) < 0)
 			goto fail;
-		}
-		b->ring_ok = true;
-		b->ring_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		if (b->ring_efd < 0 || io_uring_register_eventfd(&b->ring, b->ring_efd) < 0) {
-			fail(err, errlen, "cannot set up io_uring completion eventfd");
-			goto fail;
-		}
 		dev->fds[0] = (struct virtio_fd_handler){ .fd = b->ring_efd, .events = 0x001 /* EPOLLIN */,
 							  .handler = blk_completion };
 		dev->nr_fds = 1;
