@@ -348,6 +348,10 @@ static void describe_status(int status, char *buf, size_t len, bool *ok)
 	if (WIFEXITED(status) && (WEXITSTATUS(status) == 6 || WEXITSTATUS(status) == 7)) {
 		snprintf(buf, len, "watchdog fired (%s)", WEXITSTATUS(status) == 6 ? "poweroff" : "restart");
 		*ok = false;
+	} else if (WIFEXITED(status) && WEXITSTATUS(status) == 128 + SIGSYS) {
+		/* capvm backend's parent reports its sandboxed child's seccomp kill so */
+		snprintf(buf, len, "killed by seccomp (status 159)");
+		*ok = false;
 	} else if (WIFEXITED(status)) {
 		snprintf(buf, len, "exited with status %d", WEXITSTATUS(status));
 		*ok = WEXITSTATUS(status) == 0;
