@@ -55,6 +55,7 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 #include <linux/fs.h>
@@ -839,9 +840,15 @@ static int setup_ring(struct blk *b, char *err, size_t errlen)
 		res[i].opcode = IORING_RESTRICTION_SQE_OP;
 		res[i].sqe_op = allowed_ops[i];
 	}
-	/* no register operation is listed: none is allowed from now on */
-	if (io_uring_register_restrictions(&b->ring, res, (unsigned)sizeof(allowed_ops)) < 0 ||
-	    io_uring_enable_rings(&b->ring) < 0)
+	/*
+	 * No register operation is listed: none is allowed from now on.  Raw
+	 * system calls: Debian's liburing 2.3 leaves io_uring_register_restrictions()
+	 * and io_uring_enable_rings() out of its shared library's symbol map.
+	 */
+	if (syscall(__NR_io_uring_register, b->ring.ring_fd, IORING_REGISTER_RESTRICTIONS,
+		    res, (unsigned)sizeof(allowed_ops)) < 0 ||
+	    syscall(__NR_io_uring_register, b->ring.ring_fd, IORING_REGISTER_ENABLE_RINGS,
+		    NULL, 0) < 0)
 		return fail(err, errlen, "cannot restrict io_uring to block operations");
 	return 0;
 }
