@@ -499,9 +499,21 @@ int backend_sandbox_fork(const char *name, const char *socket_path, char *err, s
 	int alive[2];
 	if (pipe2(alive, O_CLOEXEC))
 		return err_fail(err, errlen, "pipe: %s", strerror(errno));
+	/*
+	 * A SIGTERM that arrives right after the fork must reach the child, not
+	 * kill the parent with the default action: hold the signals until the
+	 * parent's forwarding handlers are in place.
+	 */
+	sigset_t forwarded, old_mask;
+	sigemptyset(&forwarded);
+	sigaddset(&forwarded, SIGINT);
+	sigaddset(&forwarded, SIGTERM);
+	sigaddset(&forwarded, SIGHUP);
+	sigprocmask(SIG_BLOCK, &forwarded, &old_mask);
 	fflush(NULL);
 	pid = fork();
 	if (pid < 0) {
+		sigprocmask(SIG_SETMASK, &old_mask, NULL);
 		close(alive[0]);
 		close(alive[1]);
 		return err_fail(err, errlen, "fork: %s", strerror(errno));
@@ -509,6 +521,7 @@ int backend_sandbox_fork(const char *name, const char *socket_path, char *err, s
 	if (pid == 0) {
 		struct pollfd pfd = { .fd = alive[0], .events = POLLIN };
 
+		sigprocmask(SIG_SETMASK, &old_mask, NULL);
 		in_own_pid_namespace = true;
 		close(alive[1]);
 		/* Do not outlive the parent that reports on us (even if it is gone already). */
@@ -525,6 +538,7 @@ int backend_sandbox_fork(const char *name, const char *socket_path, char *err, s
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
+	sigprocmask(SIG_SETMASK, &old_mask, NULL);
 	while (waitpid(pid, &status, 0) < 0)
 		if (errno != EINTR) {
 			log_error(name, "waiting for the back-end (pid %d): %s", (int)pid, strerror(errno));
