@@ -6,8 +6,6 @@
  */
 #include "backend/backend_blk.h"
 
-#include <stdio.h>
-
 #include "virtio/virtio.h"
 
 static uint64_t blk_in_flight(struct virtio_device *dev)
@@ -20,32 +18,12 @@ struct vu_backend *backend_blk_create(const struct blk_options *o, char *err, si
 	/* The device needs a memory view at creation; the session replaces it. */
 	static const struct guest_mem no_memory;
 	static const struct vu_backend_hooks hooks = { .in_flight = blk_in_flight };
-	struct virtio_device *dev = virtio_blk_create(o, &no_memory, "vu-blk", err, errlen);
-	struct vu_backend *vb;
 
-	if (!dev)
-		return NULL;
-	/*
-	 * Over vhost-user the front-end picks the ring size (QEMU's virtio-mmio
-	 * guests use 1024), not our QueueNumMax.  The model copes with more
-	 * chains than request slots: it stalls the ring until slots free up.
-	 */
-	dev->queue_max_size = VIRTQ_MAX_SIZE;
-	vb = vu_backend_create(dev, &hooks);
-	if (!vb) {
-		snprintf(err, errlen, "out of memory");
-		virtio_device_destroy(dev);
-	}
-	return vb;
+	return vu_backend_wrap_model(virtio_blk_create(o, &no_memory, "vu-blk", err, errlen),
+				     &hooks, err, errlen);
 }
 
 void backend_blk_destroy(struct vu_backend *vb)
 {
-	struct virtio_device *dev;
-
-	if (!vb)
-		return;
-	dev = vb->dev;
-	vu_backend_destroy(vb);
-	virtio_device_destroy(dev);
+	vu_backend_destroy_model(vb);
 }

@@ -15,8 +15,6 @@
  */
 #include "backend/backend_net.h"
 
-#include <stdio.h>
-
 #include "virtio/virtio.h"
 
 /* Queue 0 is the receive queue (virtio 1.2 section 5.1.2). */
@@ -32,22 +30,8 @@ static const struct guest_mem no_memory;
 static struct vu_backend *wrap(struct virtio_device *dev, char *err, size_t errlen)
 {
 	static const struct vu_backend_hooks hooks = { .ring_stopping = net_ring_stopping };
-	struct vu_backend *vb;
 
-	if (!dev)
-		return NULL;
-	/*
-	 * Over vhost-user the front-end picks the ring sizes (QEMU: 256 by
-	 * default, up to 1024 with rx_queue_size/tx_queue_size).  The model's
-	 * receive stash is bounded by its own array, not by the ring size.
-	 */
-	dev->queue_max_size = VIRTQ_MAX_SIZE;
-	vb = vu_backend_create(dev, &hooks);
-	if (!vb) {
-		snprintf(err, errlen, "cannot set up the vhost-user session (out of memory or fds)");
-		virtio_device_destroy(dev);
-	}
-	return vb;
+	return vu_backend_wrap_model(dev, &hooks, err, errlen);
 }
 
 struct vu_backend *backend_net_create(const struct net_options *o, char *err, size_t errlen)
@@ -63,11 +47,5 @@ struct vu_backend *backend_net_create_fd(const struct net_options *o, int fd, ch
 
 void backend_net_destroy(struct vu_backend *vb)
 {
-	struct virtio_device *dev;
-
-	if (!vb)
-		return;
-	dev = vb->dev;
-	vu_backend_destroy(vb);
-	virtio_device_destroy(dev);
+	vu_backend_destroy_model(vb);
 }

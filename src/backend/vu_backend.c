@@ -343,6 +343,40 @@ void vu_backend_destroy(struct vu_backend *vb)
 	free(vb);
 }
 
+struct vu_backend *vu_backend_wrap_model(struct virtio_device *dev,
+					 const struct vu_backend_hooks *hooks,
+					 char *err, size_t errlen)
+{
+	struct vu_backend *vb;
+
+	if (!dev)
+		return NULL;
+	/*
+	 * Over vhost-user the front-end picks the ring size (QEMU's virtio-mmio
+	 * guests use 1024), not the model's QueueNumMax.  The models cope: blk
+	 * stalls the ring until request slots free up, net's receive stash is
+	 * bounded by its own array.
+	 */
+	dev->queue_max_size = VIRTQ_MAX_SIZE;
+	vb = vu_backend_create(dev, hooks);
+	if (!vb) {
+		snprintf(err, errlen, "cannot set up the vhost-user session (out of memory or fds)");
+		virtio_device_destroy(dev);
+	}
+	return vb;
+}
+
+void vu_backend_destroy_model(struct vu_backend *vb)
+{
+	struct virtio_device *dev;
+
+	if (!vb)
+		return;
+	dev = vb->dev;
+	vu_backend_destroy(vb);
+	virtio_device_destroy(dev);
+}
+
 static bool has_reply(uint32_t request)
 {
 	switch (request) {

@@ -91,6 +91,17 @@ struct vu_backend *vu_backend_create(struct virtio_device *dev, const struct vu_
 void vu_backend_destroy(struct vu_backend *vb);
 
 /*
+ * For a back-end command serving one model: wrap dev (NULL: its
+ * constructor failed, err already says why) for any ring size the
+ * front-end picks (up to VIRTQ_MAX_SIZE).  On failure dev is destroyed and
+ * err says why.  vu_backend_destroy_model() frees both again.
+ */
+struct vu_backend *vu_backend_wrap_model(struct virtio_device *dev,
+					 const struct vu_backend_hooks *hooks,
+					 char *err, size_t errlen);
+void vu_backend_destroy_model(struct vu_backend *vb);
+
+/*
  * Handle one request (m's fds are consumed: kept or closed).  If a reply is
  * due, fills *reply and returns 1; returns 0 when there is nothing to send,
  * -1 when the request was invalid and the session must end (reason in err).
