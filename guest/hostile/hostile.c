@@ -173,9 +173,16 @@ static bool device_reset(void)
 	return false;
 }
 
-/* Clear the rings and buffers of the scratch range. */
+/*
+ * Clear the rings and buffers of the scratch range.  The device is reset
+ * first: zeroing the rings of a live queue would itself be an attack (the
+ * avail index going backwards), which a device that polls its queue (say, at
+ * the end of an interrupt-coalescing window) rightly answers with
+ * DEVICE_NEEDS_RESET, one the attack count does not expect.
+ */
 static void scratch_clear(void)
 {
+	device_reset();
 	memset(scratch, 0, OFF_INDIRECT + 0x90000);
 	__sync_synchronize();
 }
