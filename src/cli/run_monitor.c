@@ -177,6 +177,7 @@ static int rm_query_counters(void *opaque, struct monitor_counter *c, size_t max
 			BLK_COUNTER(errors);
 			BLK_COUNTER(windows);
 			BLK_COUNTER(window_requests);
+			BLK_COUNTER(idle_window_ends);
 #undef BLK_COUNTER
 		}
 		const struct virtio_net_stats *ns =

@@ -51,6 +51,7 @@ struct virtio_blk_stats {
 	uint64_t in_flight;       /* requests submitted to the backend, not completed */
 	uint64_t windows;         /* coalescing windows opened */
 	uint64_t window_requests; /* requests taken while a window was open */
+	uint64_t idle_window_ends; /* windows ended early: the device ran idle */
 };
 
 /*
