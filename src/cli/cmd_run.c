@@ -57,7 +57,6 @@ static void run_usage(FILE *f)
 "                       virtio-blk on a raw image (repeatable); PATH null[,size=N]\n"
 "                       is a device without storage, for benchmarks; coalesce:\n"
 "                       longest interrupt-coalescing window (default 200, 0 = off)\n"
-"                       is a device without storage, for benchmarks\n"
 "  --disk vhost-user=SOCK[,mem=shared|isolated][,bounce=SIZE][,reconnect=SECONDS]\n"
 "                       virtio-blk served by a vhost-user back-end (capvm backend blk,\n"
 "                       qemu-storage-daemon); mem=shared implies --mem-shared;\n"
