@@ -632,10 +632,7 @@ static unsigned reap(struct blk *b)
 		n++;
 	}
 	io_uring_cq_advance(&b->ring, n);
-	if (b->pending_sqes) {  /* O_DIRECT retries */
-		io_uring_submit(&b->ring);
-		b->pending_sqes = 0;
-	}
+	submit_pending(b);  /* O_DIRECT retries */
 	return n;
 }
 
@@ -743,10 +740,7 @@ static void blk_reset(struct virtio_device *dev)
 	while (b->ring_ok && b->stats.in_flight) {
 		struct io_uring_cqe *cqe;
 
-		if (b->pending_sqes) {
-			io_uring_submit(&b->ring);
-			b->pending_sqes = 0;
-		}
+		submit_pending(b);
 		if (io_uring_wait_cqe(&b->ring, &cqe) < 0)
 			break;
 		reap(b);
