@@ -312,7 +312,7 @@ static unsigned queue_replay(struct vu_proxy *p, struct bounce_queue *bq, const 
 	}
 	ring_init(p, bq, vq);
 	for (unsigned i = 0; i < n; i++) {
-		/* nbuf <= size and the ring was all free: the descriptors are there */
+		/* (the descriptor check cannot fail: they all fitted on this ring before) */
 		if (old[i].epoch != vq->epoch ||
 		    (unsigned)old[i].nr_readable + old[i].nr_writable > bq->nr_free) {
 			pages_mark(p, old[i].first_page, old[i].nr_pages, false);
