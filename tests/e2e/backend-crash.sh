@@ -22,9 +22,11 @@
 # Then capvm's VMM (shared, then isolated mode) with reconnect=3 and a
 # back-end that never returns: the device goes to needs-reset after about
 # 3 s with a log line, and the VMM's monitor still answers.
-# A stream of 1 MiB O_DIRECT writes runs alongside, so kills hit requests
-# in flight (redone by the next back-end).
-# Prints the guest's stall after each kill (kill to the next acknowledged
+# A stream of 1 MiB O_DIRECT writes runs alongside, and each kill is
+# preceded by CAPVM_E2E_CRASH_FREEZE_MS (default 300) of SIGSTOP, so kills
+# hit requests in flight (redone by the next back-end, or replayed by the
+# VMM in isolated mode).
+# Prints the guest's stall after each kill (freeze to the next acknowledged
 # batch) and how many requests the restarted back-ends redid (isolated: the
 # VMM replayed).
 . "$(dirname "$0")/lib.sh"
@@ -32,6 +34,7 @@ e2e_enter_kvm --timeout 1200 -- "$0" "$@"
 
 VM_TIMEOUT=${CAPVM_E2E_VM_TIMEOUT:-200}
 KILLS=${CAPVM_E2E_CRASH_KILLS:-5}
+FREEZE_MS=${CAPVM_E2E_CRASH_FREEZE_MS:-300}
 T=$E2E_TMP
 MIB=1048576
 BATCH=131072
@@ -111,6 +114,11 @@ crash_run() {
 			# The serving process: the sandboxed child of `capvm backend`
 			# (its parent only reports how it ended), or the process itself.
 			victim=$(cat "/proc/$backend/task/$backend/children" 2>/dev/null | cut -d' ' -f1)
+			# Frozen first, so the guest's requests pile up unanswered.
+			if [ "$FREEZE_MS" -gt 0 ]; then
+				kill -STOP "${victim:-$backend}" 2>/dev/null
+				sleep "$(printf '%d.%03d' $((FREEZE_MS / 1000)) $((FREEZE_MS % 1000)))"
+			fi
 			kill -KILL "${victim:-$backend}" 2>/dev/null
 			wait "$backend" 2>/dev/null
 			e2e_forget_pid "$backend"
@@ -175,6 +183,11 @@ crash_run() {
 		# no inflight area: the VMM's own bookkeeping is the record
 		E2E_WHY="$resumes resumes for $kills kills"
 		e2e_check "$name-vmm-replays-after-each-kill" [ "$kills" -ge 1 -a "$resumes" -ge "$kills" ]
+		# with the freeze, some kill finds the stream's requests in flight
+		if [ "$FREEZE_MS" -gt 0 ]; then
+			E2E_WHY="no request was in flight at any of the $kills kills"
+			e2e_check "$name-vmm-replayed-requests" [ "$redone" -ge 1 ]
+		fi
 	else
 		E2E_WHY="$areas of $gen back-ends were given an inflight area"
 		e2e_check "$name-frontend-hands-back-inflight-area" [ "$areas" -ge "$gen" ]
