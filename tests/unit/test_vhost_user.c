@@ -832,8 +832,9 @@ static void replay_push(uint8_t *ram, unsigned i, uint32_t type, uint64_t sector
  * fourth arrives while it is gone.  The new back-end gets the three
  * replayed in order (readable buffers copied again from the guest), then
  * the fourth; all complete with the right data, and the guest never saw
- * needs-reset.  Then a back-end that never returns: needs-reset after the
- * bound, not before.
+ * needs-reset.  Lost again, a guest reset during the wait ends the wait.
+ * Then a back-end that never returns: needs-reset after the bound, not
+ * before.
  */
 TEST(proxy_isolated_replay)
 {
@@ -953,7 +954,11 @@ TEST(proxy_isolated_replay)
 		CHECK(sector[0] == want[i] && sector[511] == want[i]);
 	}
 
-	/* Now a back-end that never returns (no socket at all): needs-reset after ~2 s. */
+	/*
+	 * Lost again, and no socket to come back to; the guest resets the
+	 * device during the wait: that ends the wait (no needs-reset once the
+	 * bound has passed).
+	 */
 	close(arg.listen_fd);
 	arg.listen_fd = -1;
 	unlink(po.socket);
@@ -964,13 +969,49 @@ TEST(proxy_isolated_replay)
 	thread_started = false;
 	if (conn >= 0)
 		close(conn);
+	for (int i = 0; i < 100 && st->disconnects < 2; i++)
+		virtio_mmio_poll(t, 10);
+	CHECK_EQ(st->disconnects, 2);
+	mmio_w(t, 0x70, 0);
 	uint64_t t0 = now_ns();
+	while (now_ns() - t0 < 2500000000ull)
+		virtio_mmio_poll(t, 10);
+	CHECK_EQ(virtio_status(dev), 0);
+
+	/* Back again for a guest that starts over; then a back-end that never returns. */
+	arg.listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	CHECK(arg.listen_fd >= 0 && bind(arg.listen_fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+	      listen(arg.listen_fd, 1) == 0);
+	arg.conn = -1;
+	thread_started = pthread_create(&th, NULL, accept_serve_thread, &arg) == 0;
+	CHECK(thread_started);
+	memset(s.ram + USED_OFF, 0, 0x1000);
+	memset(s.ram + AVAIL_OFF, 0, 0x1000);
+	guest_driver_init(t);
+	CHECK_EQ(virtio_status(dev) & VIRTIO_STATUS_DEVICE_NEEDS_RESET, 0);
+	replay_push(s.ram, 0, 0 /* IN */, 13);
+	mmio_w(t, 0x50, 0);
+	CHECK(proxy_wait_used(t, s.ram, 1));
+	CHECK_EQ(s.ram[REPLAY_DATA(0)], 0x44);
+	close(arg.listen_fd);
+	arg.listen_fd = -1;
+	unlink(po.socket);
+	conn = __atomic_load_n(&arg.conn, __ATOMIC_ACQUIRE);
+	if (conn >= 0)
+		shutdown(conn, SHUT_RDWR);
+	if (thread_started)
+		pthread_join(th, NULL);
+	thread_started = false;
+	if (conn >= 0)
+		close(conn);
+	t0 = now_ns();
 	for (int i = 0; i < 600 && !(virtio_status(dev) & VIRTIO_STATUS_DEVICE_NEEDS_RESET); i++)
 		virtio_mmio_poll(t, 10);
 	uint64_t waited_ms = (now_ns() - t0) / 1000000u;
 	CHECK(virtio_status(dev) & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
 	CHECK(waited_ms >= 1500 && waited_ms < 5000);
-	CHECK_EQ(st->disconnects, 2);
+	CHECK_EQ(st->disconnects, 3);
+	CHECK_EQ(st->replayed, 3);
 	if (test_case_failed)
 		printf("  last error: %s (waited %llu ms)\n", err, (unsigned long long)waited_ms);
 out:
