@@ -17,7 +17,9 @@
  * Watching the back-end.  The proxy owns a small epoll set (the socket, and
  * in isolated mode the back-end's call eventfds) that it gives the device's
  * I/O thread as one extra fd.  When the socket reports EOF (the back-end
- * died) the device goes to DEVICE_NEEDS_RESET with one clear log line.
+ * died) the proxy waits for the supervisor to restart it and resumes the
+ * rings (proxy_disconnected), or the device goes to DEVICE_NEEDS_RESET
+ * with one clear log line.
  *
  * The isolated mode's relay (shadow rings in the bounce window) lives in
  * vu_proxy_bounce.c.
@@ -149,12 +151,15 @@ static void close_connection(struct vu_proxy *p)
 }
 
 /*
- * The back-end went away.  In shared mode, with a running device and
- * reconnect= not 0, wait for the supervisor to restart it: retry every
- * 200 ms (proxy_retry), give the new one the kept inflight area and the
- * rings; the guest sees a pause.  Otherwise, or after reconnect= seconds,
- * the device needs a reset (the guest's driver then resets it, and a reset
- * reconnects).  Never blocks: a vCPU waits for nothing here.
+ * The back-end went away.  With a running device and reconnect= not 0,
+ * wait for the supervisor to restart it: retry every 200 ms (proxy_retry).
+ * Shared mode gives the new back-end the kept inflight area and the rings;
+ * it redoes what the old one left unfinished.  Isolated mode keeps its own
+ * bookkeeping of every request in flight (outside the window) and replays
+ * them on fresh shadow rings (bounce_resume).  The guest sees a pause.
+ * Otherwise, or after reconnect= seconds, the device needs a reset (the
+ * guest's driver then resets it, and a reset reconnects).  Never blocks: a
+ * vCPU waits for nothing here.
  */
 void proxy_disconnected(struct vu_proxy *p, const char *why)
 {
@@ -163,8 +168,10 @@ void proxy_disconnected(struct vu_proxy *p, const char *why)
 	if (p->fe.sock < 0)
 		return;
 	close_connection(p);
+	if (p->opts.mem == VU_PROXY_MEM_ISOLATED)
+		bounce_backend_lost(p);
 	__atomic_fetch_add(&p->stats.disconnects, 1, __ATOMIC_RELAXED);
-	if (running && p->opts.mem == VU_PROXY_MEM_SHARED && p->opts.reconnect_s && p->retry_fd >= 0) {
+	if (running && p->opts.reconnect_s && p->retry_fd >= 0) {
 		log_warn(p->dev.name, "vhost-user back-end %s: %s; waiting up to %u s for it to come back",
 			 p->opts.socket, why, p->opts.reconnect_s);
 		p->lost_ns = now_ns();
@@ -299,6 +306,7 @@ static void proxy_retry(struct vu_proxy *p)
 	struct virtio_device *dev = &p->dev;
 	uint64_t ticks, waited_ms;
 	char err[256] = "";
+	unsigned replayed = 0;
 	int rc;
 
 	if (read(p->retry_fd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
@@ -308,13 +316,19 @@ static void proxy_retry(struct vu_proxy *p)
 	waited_ms = (now_ns() - p->lost_ns) / 1000000u;
 	if (p->fe.sock < 0 && vu_proxy_connect(p, err, sizeof(err)) == 0) {
 		p->resuming = true;
-		rc = shared_activate(p, err, sizeof(err));
+		rc = p->opts.mem == VU_PROXY_MEM_SHARED ? shared_activate(p, err, sizeof(err))
+							: bounce_resume(p, &replayed, err, sizeof(err));
 		p->resuming = false;
 		if (!rc) {
 			retry_timer(p, 0);
 			p->lost_ns = 0;
-			log_info(dev->name, "vhost-user back-end %s is back after %llu ms; rings resumed",
-				 p->opts.socket, (unsigned long long)waited_ms);
+			if (p->opts.mem == VU_PROXY_MEM_SHARED)
+				log_info(dev->name, "vhost-user back-end %s is back after %llu ms; "
+					 "rings resumed", p->opts.socket, (unsigned long long)waited_ms);
+			else
+				log_info(dev->name, "vhost-user back-end %s is back after %llu ms; "
+					 "rings resumed, %u request(s) replayed", p->opts.socket,
+					 (unsigned long long)waited_ms, replayed);
 			return;
 		}
 		close_connection(p);  /* not ready yet: next tick */
@@ -504,7 +518,7 @@ struct virtio_device *vu_proxy_create(const struct vu_proxy_options *o, uint32_t
 		free(p);
 		return NULL;
 	}
-	if (o->mem == VU_PROXY_MEM_SHARED && o->reconnect_s) {
+	if (o->reconnect_s) {
 		struct epoll_event rev = { .events = EPOLLIN, .data.u32 = PROXY_TAG_RETRY };
 		p->retry_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 		if (p->retry_fd < 0 || epoll_ctl(p->epfd, EPOLL_CTL_ADD, p->retry_fd, &rev)) {

@@ -19,6 +19,10 @@
  *    buffers and completes them on the guest's ring.  When the window is
  *    full, requests wait for completions ("bounce window full" waits).
  *
+ * Both modes survive a back-end crash (reconnect=SECONDS): shared mode with
+ * the back-end's inflight area, isolated mode by replaying the requests the
+ * VMM relayed and has not completed (see proxy_disconnected).
+ *
  * No KVM headers here: the VM's RAM layout comes in as struct vu_proxy_ram.
  */
 #ifndef CAPVM_BACKEND_VU_PROXY_H
@@ -40,7 +44,7 @@ struct vu_proxy_options {
 	char socket[108];             /* unix socket path (sun_path size) */
 	enum vu_proxy_mem mem;
 	uint64_t bounce_size;         /* isolated mode: window bytes */
-	/* shared mode: how long to retry a back-end that went away (0: needs-reset at once) */
+	/* how long to retry a back-end that went away (0: needs-reset at once) */
 	unsigned reconnect_s;
 };
 
@@ -89,6 +93,7 @@ struct vu_proxy_stats {
 	uint64_t bytes_to_backend;    /* isolated: copied into the window */
 	uint64_t bytes_from_backend;  /* isolated: copied back to the guest */
 	uint64_t backend_errors;      /* isolated: bad used entries from the back-end */
+	uint64_t replayed;            /* isolated: requests re-posted to a reconnected back-end */
 };
 const struct vu_proxy_stats *vu_proxy_stats(const struct virtio_device *dev);
 

@@ -29,6 +29,14 @@
  * rings included.  Only used entries are read back; their ids are checked
  * against our own bookkeeping (kept outside the window) and their lengths
  * are clamped.  A bad entry ends the session.
+ *
+ * Crash survival: every request in flight is in our bookkeeping (struct
+ * bounce_req: the guest's buffers, its window pages, its order), and the
+ * guest's chain stays unfinished until we complete it.  When the back-end
+ * dies and a new one connects (proxy_retry), bounce_resume clears the
+ * shadow rings, copies the readable buffers in again and re-posts every
+ * outstanding request in its original order to the new back-end, which
+ * starts at ring index 0.  No inflight area is needed from the back-end.
  */
 #include "backend/vu_proxy_internal.h"
 
@@ -55,6 +63,9 @@
 _Static_assert(VIRTQ_DESC_BYTES(PROXY_QUEUE_MAX) <= BOUNCE_PAGE, "desc table");
 _Static_assert(VIRTQ_AVAIL_BYTES(PROXY_QUEUE_MAX) <= 1024, "avail ring");
 _Static_assert(BOUNCE_PAGE + 1024 + VIRTQ_USED_BYTES(PROXY_QUEUE_MAX) <= BOUNCE_RING_BYTES, "used");
+
+static void kick_backend(struct bounce_queue *bq);
+static void post_req(struct vu_proxy *p, struct bounce_queue *bq, const struct bounce_req *tmpl);
 
 static uint64_t round_up64(uint64_t v) { return (v + BOUNCE_ALIGN - 1) & ~(uint64_t)(BOUNCE_ALIGN - 1); }
 
@@ -198,44 +209,158 @@ void bounce_reset(struct vu_proxy *p)
 		memset(p->page_map, 0, (p->nr_pages + 63) / 64 * sizeof(uint64_t));
 }
 
-int bounce_activate(struct vu_proxy *p, char *err, size_t errlen)
+/* An empty shadow ring for a queue of vq->size: cleared, indices 0, all descriptors free. */
+static void ring_init(struct vu_proxy *p, struct bounce_queue *bq, const struct virtqueue *vq)
 {
-	struct virtio_device *dev = &p->dev;
+	uint8_t *ring = p->win + bq->ring_off;
+
+	memset(ring, 0, BOUNCE_RING_BYTES);
+	bq->size = vq->size;
+	bq->desc = (struct virtq_desc *)ring;
+	bq->avail = (struct virtq_avail *)(ring + BOUNCE_PAGE);
+	bq->used = (struct virtq_used *)(ring + BOUNCE_PAGE + 1024);
+	bq->avail_idx = bq->last_used = 0;
+	for (uint16_t i = 0; i < bq->size; i++)
+		bq->desc_next[i] = (uint16_t)(i + 1);
+	bq->free_head = 0;
+	bq->nr_free = bq->size;
+}
+
+/* Features and memory table (the window) for the back-end. */
+static int backend_setup(struct vu_proxy *p, char *err, size_t errlen)
+{
 	/* Plain split rings towards the back-end: no EVENT_IDX, no indirect. */
-	uint64_t features = (dev->driver_features & p->backend_features & 0xffffffULL) |
+	uint64_t features = (p->dev.driver_features & p->backend_features & 0xffffffULL) |
 			    VIRTIO_BIT(VIRTIO_F_VERSION_1);
 	struct vhost_user_mem_region region = { .guest_phys_addr = BOUNCE_BASE,
 		.memory_size = p->win_size, .userspace_addr = BOUNCE_BASE, .mmap_offset = 0 };
 
-	bounce_reset(p);
 	if (vu_frontend_set_features(&p->fe, features, err, errlen) ||
 	    vu_frontend_set_mem_table(&p->fe, &region, &p->win_fd, 1, err, errlen))
 		return -1;
+	return 0;
+}
+
+/* Hand the back-end shadow ring q (starting at index 0). */
+static int ring_start(struct vu_proxy *p, unsigned q, char *err, size_t errlen)
+{
+	struct bounce_queue *bq = p->bq[q];
+	struct vu_frontend_vring r = { .num = bq->size, .base = 0,
+		.desc = BOUNCE_BASE + bq->ring_off,
+		.avail = BOUNCE_BASE + bq->ring_off + BOUNCE_PAGE,
+		.used = BOUNCE_BASE + bq->ring_off + BOUNCE_PAGE + 1024,
+		.kick_fd = bq->kick_fd, .call_fd = bq->call_fd };
+
+	if (vu_frontend_start_vring(&p->fe, q, &r, err, errlen))
+		return -1;
+	bq->running = true;
+	p->started[q] = true;
+	return 0;
+}
+
+int bounce_activate(struct vu_proxy *p, char *err, size_t errlen)
+{
+	struct virtio_device *dev = &p->dev;
+
+	bounce_reset(p);
+	if (backend_setup(p, err, errlen))
+		return -1;
 	for (unsigned q = 0; q < dev->nr_queues; q++) {
-		struct virtqueue *vq = &dev->vqs[q];
-		struct bounce_queue *bq = p->bq[q];
-		if (!vq->active || !bq)
+		if (!dev->vqs[q].active || !p->bq[q])
 			continue;
-		uint8_t *ring = p->win + bq->ring_off;
-		memset(ring, 0, BOUNCE_RING_BYTES);
-		bq->size = vq->size;
-		bq->desc = (struct virtq_desc *)ring;
-		bq->avail = (struct virtq_avail *)(ring + BOUNCE_PAGE);
-		bq->used = (struct virtq_used *)(ring + BOUNCE_PAGE + 1024);
-		bq->avail_idx = bq->last_used = 0;
-		for (uint16_t i = 0; i < bq->size; i++)
-			bq->desc_next[i] = (uint16_t)(i + 1);
-		bq->free_head = 0;
-		bq->nr_free = bq->size;
-		struct vu_frontend_vring r = { .num = bq->size, .base = 0,
-			.desc = BOUNCE_BASE + bq->ring_off,
-			.avail = BOUNCE_BASE + bq->ring_off + BOUNCE_PAGE,
-			.used = BOUNCE_BASE + bq->ring_off + BOUNCE_PAGE + 1024,
-			.kick_fd = bq->kick_fd, .call_fd = bq->call_fd };
-		if (vu_frontend_start_vring(&p->fe, q, &r, err, errlen))
+		ring_init(p, p->bq[q], &dev->vqs[q]);
+		if (ring_start(p, q, err, errlen))
 			return -1;
-		bq->running = true;
-		p->started[q] = true;
+	}
+	return 0;
+}
+
+/*
+ * The back-end went away: stop reading its shadow rings.  Used entries it
+ * wrote that we had not read yet are dropped; their requests stay
+ * outstanding (guest chains held, window pages kept) for bounce_resume.
+ */
+void bounce_backend_lost(struct vu_proxy *p)
+{
+	for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++)
+		if (p->bq[q])
+			p->bq[q]->running = false;
+}
+
+/*
+ * Re-post the outstanding requests of a queue on a fresh shadow ring, in
+ * their original order, each with its readable buffers copied again from
+ * the guest (the old back-end may have written anything into the window).
+ * They keep their window pages; only their shadow descriptors change.
+ * Requests from before a queue reset (another epoch) are dropped, not
+ * redone.  Returns how many were re-posted.
+ */
+static unsigned queue_replay(struct vu_proxy *p, struct bounce_queue *bq, const struct virtqueue *vq)
+{
+	struct bounce_req old[PROXY_QUEUE_MAX];
+	unsigned n = 0, replayed = 0;
+
+	for (unsigned i = 0; i < PROXY_QUEUE_MAX; i++) {
+		if (!bq->req[i].busy)
+			continue;
+		/* insertion by seq: at most 256, and usually few */
+		unsigned j = n++;
+		for (; j > 0 && old[j - 1].seq > bq->req[i].seq; j--)
+			old[j] = old[j - 1];
+		old[j] = bq->req[i];
+		bq->req[i] = (struct bounce_req){ 0 };
+	}
+	ring_init(p, bq, vq);
+	for (unsigned i = 0; i < n; i++) {
+		/* (the descriptor check cannot fail: they all fitted on this ring before) */
+		if (old[i].epoch != vq->epoch ||
+		    (unsigned)old[i].nr_readable + old[i].nr_writable > bq->nr_free) {
+			pages_mark(p, old[i].first_page, old[i].nr_pages, false);
+			free(old[i].iov);
+			continue;
+		}
+		post_req(p, bq, &old[i]);
+		replayed++;
+	}
+	return replayed;
+}
+
+/*
+ * A new back-end after the old one went away (proxy_retry, the device still
+ * running): set it up like bounce_activate, but on each queue's fresh shadow
+ * ring first replay what the old back-end had not completed (*replayed says
+ * how many), then kick, then relay what the guest queued meanwhile and any
+ * request that waited for window space.  Completions the old back-end had
+ * not yet signalled are redone: redoing a blk read, write or flush is
+ * harmless; net rx buffers are simply offered again, and a tx packet in
+ * flight may be sent twice (the network may duplicate packets anyway).
+ * Can be called again after a failure: it starts from the bookkeeping
+ * each time.
+ */
+int bounce_resume(struct vu_proxy *p, unsigned *replayed, char *err, size_t errlen)
+{
+	struct virtio_device *dev = &p->dev;
+	unsigned n = 0;
+
+	*replayed = 0;
+	if (backend_setup(p, err, errlen))
+		return -1;
+	for (unsigned q = 0; q < dev->nr_queues; q++) {
+		if (!dev->vqs[q].active || !p->bq[q])
+			continue;
+		n += queue_replay(p, p->bq[q], &dev->vqs[q]);
+		if (ring_start(p, q, err, errlen)) {
+			bounce_backend_lost(p);
+			return -1;
+		}
+	}
+	p->stats.replayed += n;
+	*replayed = n;
+	for (unsigned q = 0; q < dev->nr_queues; q++) {
+		if (!p->bq[q] || !p->bq[q]->running)
+			continue;
+		kick_backend(p->bq[q]);
+		bounce_guest_kick(p, &dev->vqs[q]);
 	}
 	return 0;
 }
@@ -281,55 +406,26 @@ static void log_window_full(struct vu_proxy *p)
 }
 
 /*
- * Relay one chain: 1 when it is on the shadow ring, 0 when the window or
- * the shadow descriptors are full (try again after completions), -1 when
- * it can never fit (the device then needs a reset).
+ * Put request r (its iov, nr_readable, nr_writable and window pages set) on
+ * the shadow ring: copy its readable buffers into its pages and chain
+ * shadow descriptors from the free list (the caller checked there are
+ * enough) pointing there.  It becomes bq->req[head].
  */
-static int relay_chain(struct vu_proxy *p, struct bounce_queue *bq, struct virtqueue *vq,
-		       const struct virtq_chain *c, uint32_t epoch)
+static void post_req(struct vu_proxy *p, struct bounce_queue *bq, const struct bounce_req *tmpl)
 {
-	unsigned nbuf = (unsigned)c->nr_readable + c->nr_writable;
-	uint64_t bytes = 0, off, writable_len = 0;
-
-	if (nbuf == 0 || nbuf > bq->size) {
-		virtio_device_needs_reset(&p->dev, "request with %u buffers (1..%u can be relayed)",
-					  nbuf, bq->size);
-		return -1;
-	}
-	for (unsigned i = 0; i < nbuf; i++)  /* <= 256 x (4 GiB + 4 KiB): no overflow */
-		bytes = buf_place(bytes, &c->iov[i]) + c->iov[i].iov_len;
-	uint64_t pages = (bytes + BOUNCE_PAGE - 1) / BOUNCE_PAGE;
-	if (pages > p->nr_pages) {
-		virtio_device_needs_reset(&p->dev, "request of %llu bytes does not fit the %llu MiB "
-					  "bounce window", (unsigned long long)bytes,
-					  (unsigned long long)(p->win_size >> 20));
-		return -1;
-	}
-	if (bq->nr_free < nbuf)
-		return 0;
-	int64_t first = pages_alloc(p, (uint32_t)pages);
-	if (first < 0)
-		return 0;
-
-	struct iovec *wiov = NULL;
-	if (c->nr_writable) {
-		wiov = malloc(c->nr_writable * sizeof(*wiov));
-		if (!wiov) {
-			pages_mark(p, (uint32_t)first, (uint32_t)pages, false);
-			return 0;
-		}
-		memcpy(wiov, c->iov + c->nr_readable, c->nr_writable * sizeof(*wiov));
-	}
+	unsigned nbuf = (unsigned)tmpl->nr_readable + tmpl->nr_writable;
 	uint16_t head = bq->free_head, d = head, last = head;
-	off = p->data_off + (uint64_t)first * BOUNCE_PAGE;
+	uint64_t off = p->data_off + (uint64_t)tmpl->first_page * BOUNCE_PAGE, writable_len = 0;
 	struct bounce_req *r = &bq->req[head];
-	*r = (struct bounce_req){ .busy = true, .guest_head = c->head, .nr_desc = (uint16_t)nbuf,
-		.first_page = (uint32_t)first, .nr_pages = (uint32_t)pages,
-		.nr_writable = c->nr_writable, .iov = wiov, .epoch = epoch };
+
+	*r = *tmpl;
+	r->busy = true;
+	r->nr_desc = (uint16_t)nbuf;
+	r->seq = bq->next_seq++;
 	for (unsigned i = 0; i < nbuf; i++) {
-		const struct iovec *v = &c->iov[i];
-		bool writable = i >= c->nr_readable;
-		if (i == c->nr_readable)
+		const struct iovec *v = &r->iov[i];
+		bool writable = i >= r->nr_readable;
+		if (i == r->nr_readable)
 			r->win_writable_off = off;  /* copy_back places them the same way */
 		off = buf_place(off, v);
 		if (writable) {
@@ -352,8 +448,50 @@ static int relay_chain(struct vu_proxy *p, struct bounce_queue *bq, struct virtq
 	bq->avail->ring[bq->avail_idx & (bq->size - 1)] = head;
 	bq->avail_idx++;
 	__atomic_store_n(&bq->avail->idx, bq->avail_idx, __ATOMIC_RELEASE);
+}
+
+/*
+ * Relay one chain: 1 when it is on the shadow ring, 0 when the window or
+ * the shadow descriptors are full (try again after completions), -1 when
+ * it can never fit (the device then needs a reset).
+ */
+static int relay_chain(struct vu_proxy *p, struct bounce_queue *bq, const struct virtq_chain *c,
+		       uint32_t epoch)
+{
+	unsigned nbuf = (unsigned)c->nr_readable + c->nr_writable;
+	uint64_t bytes = 0;
+
+	if (nbuf == 0 || nbuf > bq->size) {
+		virtio_device_needs_reset(&p->dev, "request with %u buffers (1..%u can be relayed)",
+					  nbuf, bq->size);
+		return -1;
+	}
+	for (unsigned i = 0; i < nbuf; i++)  /* <= 256 x (4 GiB + 4 KiB): no overflow */
+		bytes = buf_place(bytes, &c->iov[i]) + c->iov[i].iov_len;
+	uint64_t pages = (bytes + BOUNCE_PAGE - 1) / BOUNCE_PAGE;
+	if (pages > p->nr_pages) {
+		virtio_device_needs_reset(&p->dev, "request of %llu bytes does not fit the %llu MiB "
+					  "bounce window", (unsigned long long)bytes,
+					  (unsigned long long)(p->win_size >> 20));
+		return -1;
+	}
+	if (bq->nr_free < nbuf)
+		return 0;
+	int64_t first = pages_alloc(p, (uint32_t)pages);
+	if (first < 0)
+		return 0;
+	/* All its buffers, kept until it completes: a replay copies the readable ones again. */
+	struct iovec *iov = malloc(nbuf * sizeof(*iov));
+	if (!iov) {
+		pages_mark(p, (uint32_t)first, (uint32_t)pages, false);
+		return 0;
+	}
+	memcpy(iov, c->iov, nbuf * sizeof(*iov));
+	struct bounce_req r = { .guest_head = c->head, .first_page = (uint32_t)first,
+		.nr_pages = (uint32_t)pages, .nr_readable = c->nr_readable,
+		.nr_writable = c->nr_writable, .iov = iov, .epoch = epoch };
+	post_req(p, bq, &r);
 	p->stats.requests++;
-	(void)vq;
 	return 1;
 }
 
@@ -365,7 +503,7 @@ static bool relay_available(struct vu_proxy *p, struct bounce_queue *bq, struct 
 
 	for (;;) {
 		if (bq->has_waiting) {
-			rc = relay_chain(p, bq, vq, &bq->waiting, bq->waiting_epoch);
+			rc = relay_chain(p, bq, &bq->waiting, bq->waiting_epoch);
 			if (rc == 0)
 				return moved;
 			bq->has_waiting = false;
@@ -382,7 +520,7 @@ static bool relay_available(struct vu_proxy *p, struct bounce_queue *bq, struct 
 						  PROXY_MAX_IOV);
 			return moved;
 		}
-		rc = relay_chain(p, bq, vq, &c, vq->epoch);
+		rc = relay_chain(p, bq, &c, vq->epoch);
 		if (rc < 0)
 			return moved;
 		if (rc == 0) {
@@ -451,6 +589,7 @@ static void release_req(struct vu_proxy *p, struct bounce_queue *bq, uint16_t he
 static void copy_back(struct vu_proxy *p, const struct bounce_req *r)
 {
 	uint64_t off = r->win_writable_off;
+	const struct iovec *wiov = r->iov + r->nr_readable;
 
 	/*
 	 * All of it, whatever length the back-end reported: in shared mode the
@@ -458,9 +597,9 @@ static void copy_back(struct vu_proxy *p, const struct bounce_req *r)
 	 * must arrive even from a back-end that under-reports.
 	 */
 	for (unsigned i = 0; i < r->nr_writable; i++) {
-		off = buf_place(off, &r->iov[i]);
-		memcpy(r->iov[i].iov_base, p->win + off, r->iov[i].iov_len);
-		off += r->iov[i].iov_len;
+		off = buf_place(off, &wiov[i]);
+		memcpy(wiov[i].iov_base, p->win + off, wiov[i].iov_len);
+		off += wiov[i].iov_len;
 	}
 	p->stats.bytes_from_backend += r->writable_len;
 }

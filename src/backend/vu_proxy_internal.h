@@ -28,11 +28,12 @@ struct bounce_req {
 	uint16_t guest_head;          /* chain on the guest's ring */
 	uint16_t nr_desc;             /* shadow descriptors it holds */
 	uint32_t first_page, nr_pages;/* its data in the window */
-	uint32_t nr_writable;         /* iov[] are the guest's writable buffers */
+	uint16_t nr_readable, nr_writable;
 	uint64_t writable_len;
-	uint64_t win_writable_off;    /* where they start in the window */
-	struct iovec *iov;
+	uint64_t win_writable_off;    /* where the writable ones start in the window */
+	struct iovec *iov;            /* the guest's buffers: readable, then writable */
 	uint32_t epoch;               /* vq->epoch when popped */
+	uint64_t seq;                 /* order on the shadow ring (replayed in this order) */
 };
 
 /* Isolated mode: the shadow ring of one queue, inside the window. */
@@ -44,6 +45,7 @@ struct bounce_queue {
 	struct virtq_avail *avail;
 	struct virtq_used *used;
 	uint16_t avail_idx;           /* our copy: next avail slot */
+	uint64_t next_seq;            /* bounce_req.seq of the next request */
 	uint16_t last_used;           /* next used entry we read */
 	/*
 	 * Our own links between shadow descriptors (free list, and each
@@ -77,8 +79,8 @@ struct vu_proxy {
 	int epfd;                     /* the socket and the call fds */
 	bool started[VIRTIO_MAX_QUEUES];
 
-	/* crash survival, shared mode (see proxy_disconnected) */
-	int inflight_fd;              /* the back-end's inflight area, kept across back-ends */
+	/* crash survival (see proxy_disconnected) */
+	int inflight_fd;              /* shared: the back-end's inflight area, kept across back-ends */
 	struct vhost_user_inflight inflight;
 	int retry_fd;                 /* timerfd: reconnect attempts while the back-end is gone */
 	uint64_t lost_ns;             /* when it went away; 0 when not waiting for it */
@@ -114,6 +116,8 @@ void proxy_disconnected(struct vu_proxy *p, const char *why);
 void bounce_init_fields(struct vu_proxy *p);
 int bounce_create(struct vu_proxy *p, char *err, size_t errlen);
 int bounce_activate(struct vu_proxy *p, char *err, size_t errlen);
+void bounce_backend_lost(struct vu_proxy *p);
+int bounce_resume(struct vu_proxy *p, unsigned *replayed, char *err, size_t errlen);
 void bounce_reset(struct vu_proxy *p);
 void bounce_guest_kick(struct vu_proxy *p, struct virtqueue *vq);
 void bounce_backend_call(struct vu_proxy *p, unsigned q);

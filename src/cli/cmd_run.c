@@ -61,7 +61,7 @@ static void run_usage(FILE *f)
 "                       virtio-blk served by a vhost-user back-end (capvm backend blk,\n"
 "                       qemu-storage-daemon); mem=shared implies --mem-shared;\n"
 "                       reconnect: how long to wait for a restarted back-end\n"
-"                       (mem=shared; default 10, 0 = needs-reset at once)\n"
+"                       (either mode; default 10, 0 = needs-reset at once)\n"
 "                       (,irq=N on --disk/--net names the interrupt line)\n"
 "  --rng                virtio-rng fed from getrandom()\n"
 "  --net tap=NAME[,mac=MAC][,mtu=N]\n"

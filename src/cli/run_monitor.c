@@ -160,6 +160,7 @@ static int rm_query_counters(void *opaque, struct monitor_counter *c, size_t max
 			VU_COUNTER(bytes_to_backend);
 			VU_COUNTER(bytes_from_backend);
 			VU_COUNTER(backend_errors);
+			VU_COUNTER(replayed);
 #undef VU_COUNTER
 		}
 		const struct virtio_blk_stats *bs =

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # End-to-end check of crash survival for vhost-user back-ends (issue 5 item 4):
-# `capvm backend blk` as the back-end under two front-ends, one after the
+# `capvm backend blk` as the back-end under three front-ends, one after the
 # other: QEMU 7.2 (microvm, vhost-user-blk, chardev reconnect=1, which also
-# makes it use the inflight area capvm offers), and capvm's VMM
-# (--disk vhost-user=SOCK,reconnect=10: it retries the socket, hands the
-# kept inflight area to each new back-end and restarts the rings).  The guest runs a write-and-verify
+# makes it use the inflight area capvm offers), capvm's VMM in shared memory
+# mode (--disk vhost-user=SOCK,mem=shared,reconnect=10: it retries the
+# socket, hands the kept inflight area to each new back-end and restarts the
+# rings), and capvm's VMM in isolated mode (mem=isolated: the back-end sees
+# only the bounce window; the VMM replays the requests it relayed and the
+# dead back-end did not complete).  The guest runs a write-and-verify
 # workload with flushes (guest/tests/blkcrash.sh) while this script kills
 # the back-end with SIGKILL every 2 s, 5 times, restarting it at once on the
 # same socket (as the supervisor would).  Checks:
@@ -12,20 +15,26 @@
 #     or stuck request), with no write error;
 #   - the guest's read-back after dropping its caches verifies every batch;
 #   - every batch the guest saw acknowledged is in the image file;
-#   - the front-end reconnected after every kill and gave every back-end
-#     the inflight area (SET_INFLIGHT_FD).
-# Then capvm's VMM with reconnect=3 and a back-end that never returns: the
-# device goes to needs-reset after about 3 s with a log line, and the VMM's
-# monitor still answers.
-# A stream of 1 MiB O_DIRECT writes runs alongside, so kills hit requests
-# in flight (redone by the next back-end).
-# Prints the guest's stall after each kill (kill to the next acknowledged
-# batch) and how many requests the restarted back-ends redid.
+#   - the front-end reconnected after every kill; QEMU and shared mode gave
+#     every back-end the inflight area (SET_INFLIGHT_FD), isolated mode
+#     resumed its rings after every kill (and says how many requests it
+#     replayed).
+# Then capvm's VMM (shared, then isolated mode) with reconnect=3 and a
+# back-end that never returns: the device goes to needs-reset after about
+# 3 s with a log line, and the VMM's monitor still answers.
+# A stream of 1 MiB O_DIRECT writes runs alongside, and each kill is
+# preceded by CAPVM_E2E_CRASH_FREEZE_MS (default 300) of SIGSTOP, so kills
+# hit requests in flight (redone by the next back-end, or replayed by the
+# VMM in isolated mode).
+# Prints the guest's stall after each kill (freeze to the next acknowledged
+# batch) and how many requests the restarted back-ends redid (isolated: the
+# VMM replayed).
 . "$(dirname "$0")/lib.sh"
-e2e_enter_kvm --timeout 900 -- "$0" "$@"
+e2e_enter_kvm --timeout 1200 -- "$0" "$@"
 
 VM_TIMEOUT=${CAPVM_E2E_VM_TIMEOUT:-200}
 KILLS=${CAPVM_E2E_CRASH_KILLS:-5}
+FREEZE_MS=${CAPVM_E2E_CRASH_FREEZE_MS:-300}
 T=$E2E_TMP
 MIB=1048576
 BATCH=131072
@@ -36,7 +45,7 @@ if [ ! -x "$CAPVM" ]; then
 fi
 if ! command -v qemu-system-x86_64 > /dev/null; then
 	e2e_skip qemu-frontend "qemu-system-x86_64 not installed"
-	CAPVM_E2E_CRASH_FRONTENDS=${CAPVM_E2E_CRASH_FRONTENDS:-capvm}
+	CAPVM_E2E_CRASH_FRONTENDS=${CAPVM_E2E_CRASH_FRONTENDS:-capvm-shared capvm-isolated gone-shared gone-isolated}
 fi
 
 tail_of() { tail -n 4 "$1" 2>/dev/null | tr '\n' '|' | cut -c1-400; }
@@ -53,10 +62,11 @@ start_backend() {
 	E2E_PIDS+=("$backend")
 }
 
-# crash_run NAME: one guest run with front-end NAME (qemu or capvm), the
-# back-end killed and restarted under it; then the checks, named NAME-*.
+# crash_run NAME: one guest run with front-end NAME (qemu, capvm-shared or
+# capvm-isolated), the back-end killed and restarted under it; then the
+# checks, named NAME-*.
 crash_run() {
-	local name=$1 con=$T/$1.con vmm rc kills=0 stalls=() before t0 victim stall until
+	local name=$1 con=$T/$1.con vmm rc kills=0 stalls=() before t0 victim stall until mode=
 	rm -f "$T"/backend.*.log
 	gen=0
 	truncate -s 0 "$T/disk.img"
@@ -77,9 +87,10 @@ crash_run() {
 			-kernel "$CAPVM_VMLINUX" -initrd "$CAPVM_INITRD" \
 			-append "$(e2e_guest_cmdline blkcrash)" > "$con" 2>&1 < /dev/null &
 	else
+		mode=${name#capvm-}
 		timeout -k 5 "$VM_TIMEOUT" "$CAPVM" run --kernel "$CAPVM_VMLINUX" \
 			--initrd "$CAPVM_INITRD" --mem 256M --cmdline "$(e2e_guest_cmdline blkcrash)" \
-			--console "file:$con" --disk "vhost-user=$T/vu.sock,reconnect=10" \
+			--console "file:$con" --disk "vhost-user=$T/vu.sock,mem=$mode,reconnect=10" \
 			> "$T/$name.log" 2>&1 < /dev/null &
 	fi
 	vmm=$!
@@ -103,6 +114,11 @@ crash_run() {
 			# The serving process: the sandboxed child of `capvm backend`
 			# (its parent only reports how it ended), or the process itself.
 			victim=$(cat "/proc/$backend/task/$backend/children" 2>/dev/null | cut -d' ' -f1)
+			# Frozen first, so the guest's requests pile up unanswered.
+			if [ "$FREEZE_MS" -gt 0 ]; then
+				kill -STOP "${victim:-$backend}" 2>/dev/null
+				sleep "$(printf '%d.%03d' $((FREEZE_MS / 1000)) $((FREEZE_MS % 1000)))"
+			fi
 			kill -KILL "${victim:-$backend}" 2>/dev/null
 			wait "$backend" 2>/dev/null
 			e2e_forget_pid "$backend"
@@ -135,13 +151,20 @@ crash_run() {
 	[ -f "$T/$name.log" ] && cp "$T/$name.log" "$CAPVM_OUT/backend-crash-$name.vmm.log"
 	grep -a "^CAPVM-CRASH" "$con" | grep -v " ack " | sed "s/^/    $name guest| /"
 	[ -f "$T/$name.log" ] && grep -a "vhost-user back-end" "$T/$name.log" | cut -c1-200 | sed "s/^/    $name vmm| /"
-	local acked redone connects areas bad=() b want got
+	local acked redone connects areas bad=() b want got resumes=0
 	acked=$(acks "$con")
-	redone=$(cat "$T"/backend.*.log | sed -n 's/.*: \([0-9]*\) request(s) in flight before the restart.*/\1/p' |
-		 awk '{ s += $1 } END { print s + 0 }')
+	if [ "$mode" = isolated ]; then
+		# the VMM replays: "is back after N ms; rings resumed, M request(s) replayed"
+		redone=$(sed -n 's/.*rings resumed, \([0-9]*\) request(s) replayed.*/\1/p' "$T/$name.log" |
+			 awk '{ s += $1 } END { print s + 0 }')
+		resumes=$(grep -ac "rings resumed, " "$T/$name.log")
+	else
+		redone=$(cat "$T"/backend.*.log | sed -n 's/.*: \([0-9]*\) request(s) in flight before the restart.*/\1/p' |
+			 awk '{ s += $1 } END { print s + 0 }')
+	fi
 	connects=$(cat "$T"/backend.*.log | grep -c "front-end connected")
 	areas=$(cat "$T"/backend.*.log | grep -c "inflight area:")
-	echo "    $name: $kills kills; guest stall after each kill (ms): ${stalls[*]:-none}; $acked batches acknowledged; $redone request(s) redone by restarted back-ends; $connects front-end connections"
+	echo "    $name: $kills kills; guest stall after each kill (ms): ${stalls[*]:-none}; $acked batches acknowledged; $redone request(s) $([ "$mode" = isolated ] && echo "replayed by the VMM to" || echo "redone by") restarted back-ends; $connects front-end connections"
 	E2E_WHY="vmm status $rc: $(tail_of "$con") backend: $(tail_of "$T/backend.$gen.log")"
 
 	if [ "$kills" -ge 1 ]; then
@@ -156,8 +179,19 @@ crash_run() {
 	e2e_check "$name-no-write-errors" [ -z "$E2E_WHY" ]
 	E2E_WHY=$(grep -a "verify-" "$con" | head -n 3 | tr '\n' '|')
 	e2e_check "$name-guest-verifies-all-batches" grep -aq "^CAPVM-CRASH verify-ok" "$con"
-	E2E_WHY="$areas of $gen back-ends were given an inflight area"
-	e2e_check "$name-frontend-hands-back-inflight-area" [ "$areas" -ge "$gen" ]
+	if [ "$mode" = isolated ]; then
+		# no inflight area: the VMM's own bookkeeping is the record
+		E2E_WHY="$resumes resumes for $kills kills"
+		e2e_check "$name-vmm-replays-after-each-kill" [ "$kills" -ge 1 -a "$resumes" -ge "$kills" ]
+		# with the freeze, some kill finds the stream's requests in flight
+		if [ "$FREEZE_MS" -gt 0 ]; then
+			E2E_WHY="no request was in flight at any of the $kills kills"
+			e2e_check "$name-vmm-replayed-requests" [ "$redone" -ge 1 ]
+		fi
+	else
+		E2E_WHY="$areas of $gen back-ends were given an inflight area"
+		e2e_check "$name-frontend-hands-back-inflight-area" [ "$areas" -ge "$gen" ]
+	fi
 
 	# Every batch the guest saw acknowledged must be in the image.
 	for b in $(sed -n 's/^CAPVM-CRASH ack \([0-9]*\).*/\1/p' "$con"); do
@@ -177,24 +211,25 @@ crash_run() {
 	fi
 }
 
-# gone_run: capvm's VMM with reconnect=3 and a back-end that never comes
-# back: after the bound the device must go to needs-reset with a log line
-# naming the socket, while the VMM stays responsive (its monitor answers).
+# gone_run NAME: capvm's VMM (NAME gone-shared or gone-isolated: its memory
+# mode) with reconnect=3 and a back-end that never comes back: after the
+# bound the device must go to needs-reset with a log line naming the
+# socket, while the VMM stays responsive (its monitor answers).
 gone_run() {
-	local con=$T/gone.con log=$T/gone.log vmm victim t0 waited= status
+	local name=$1 con=$T/$1.con log=$T/$1.log vmm victim t0 waited= status mode=${1#gone-}
 	rm -f "$T"/backend.*.log
 	gen=0
 	: > "$con"
 	[ -f "$T/disk.img" ] || truncate -s $((128 * MIB)) "$T/disk.img"
 	start_backend
 	if ! e2e_wait_for "$T/backend.1.log" "listening on" 20; then
-		e2e_fail "gone-backend-starts" "$(tail_of "$T/backend.1.log")"
+		e2e_fail "$name-backend-starts" "$(tail_of "$T/backend.1.log")"
 		return
 	fi
 	timeout -k 5 "$VM_TIMEOUT" "$CAPVM" run --kernel "$CAPVM_VMLINUX" \
 		--initrd "$CAPVM_INITRD" --mem 256M --cmdline "$(e2e_guest_cmdline blkcrash)" \
-		--console "file:$con" --disk "vhost-user=$T/vu.sock,reconnect=3" \
-		--monitor "unix:$T/gone.hmp" > "$log" 2>&1 < /dev/null &
+		--console "file:$con" --disk "vhost-user=$T/vu.sock,mem=$mode,reconnect=3" \
+		--monitor "unix:$T/$name.hmp" > "$log" 2>&1 < /dev/null &
 	vmm=$!
 	E2E_PIDS+=("$vmm")
 	local deadline=$((SECONDS + VM_TIMEOUT))
@@ -212,26 +247,29 @@ gone_run() {
 		sleep 0.1
 	done
 	grep -aq "did not come back within" "$log" && waited=$(( $(now_ms) - t0 ))
-	status=$(echo "info status" | timeout 5 nc -q1 -U "$T/gone.hmp" 2>&1 | tr -d '\r' | grep -a -m1 "VM status")
-	grep -a "vhost-user back-end" "$log" | cut -c1-200 | sed "s/^/    gone vmm| /"
-	echo "    gone: needs-reset logged ${waited:-never} ms after the kill (bound 3 s); monitor: ${status:-no answer}"
-	cp "$log" "$CAPVM_OUT/backend-crash-gone.vmm.log" 2>/dev/null
+	status=$(echo "info status" | timeout 5 nc -q1 -U "$T/$name.hmp" 2>&1 | tr -d '\r' | grep -a -m1 "VM status")
+	grep -a "vhost-user back-end" "$log" | cut -c1-200 | sed "s/^/    $name vmm| /"
+	echo "    $name: needs-reset logged ${waited:-never} ms after the kill (bound 3 s); monitor: ${status:-no answer}"
+	cp "$log" "$CAPVM_OUT/backend-crash-$name.vmm.log" 2>/dev/null
 	kill "$vmm" 2>/dev/null
 	wait "$vmm" 2>/dev/null
 	e2e_forget_pid "$vmm"
 	if [ -n "$waited" ] && [ "$waited" -ge 2500 ] && [ "$waited" -le 15000 ]; then
-		e2e_pass gone-needs-reset-after-bound
+		e2e_pass "$name-needs-reset-after-bound"
 	else
-		e2e_fail gone-needs-reset-after-bound "logged after ${waited:-never} ms (want about 3000): $(tail_of "$log")"
+		e2e_fail "$name-needs-reset-after-bound" "logged after ${waited:-never} ms (want about 3000): $(tail_of "$log")"
 	fi
 	if [ -n "$status" ]; then
-		e2e_pass gone-vmm-responsive
+		e2e_pass "$name-vmm-responsive"
 	else
-		e2e_fail gone-vmm-responsive "the monitor did not answer 'info status' within 5 s"
+		e2e_fail "$name-vmm-responsive" "the monitor did not answer 'info status' within 5 s"
 	fi
 }
 
-for fe in ${CAPVM_E2E_CRASH_FRONTENDS:-qemu capvm gone}; do
-	if [ "$fe" = gone ]; then gone_run; else crash_run "$fe"; fi
+for fe in ${CAPVM_E2E_CRASH_FRONTENDS:-qemu capvm-shared capvm-isolated gone-shared gone-isolated}; do
+	case $fe in
+	gone-*) gone_run "$fe" ;;
+	*) crash_run "$fe" ;;
+	esac
 done
 exit $((E2E_FAILS > 0))

@@ -4,7 +4,8 @@
  * against hostile front-ends, framing over a socketpair with fd passing,
  * and a whole session driving capvm's virtio-blk model through a memfd
  * "guest RAM" -- a write request, a read request, the call eventfd firing
- * and GET_VRING_BASE reporting the ring position.
+ * and GET_VRING_BASE reporting the ring position; the VMM's proxy device
+ * in both memory modes, and isolated mode's replay after a back-end crash.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -24,6 +25,7 @@
 #include "backend/vu_frontend.h"
 #include "backend/vu_proxy.h"
 #include "common/log.h"
+#include "common/util.h"
 #include "test.h"
 #include "virtio/mmio.h"
 #include "virtio/virtio.h"
@@ -778,6 +780,263 @@ TEST(proxy_isolated_bounce_window)
 	proxy_session(VU_PROXY_MEM_ISOLATED);
 }
 
+/*
+ * A back-end that answers the control messages but never serves its rings
+ * (it never reads a kick): requests given to it stay in flight until the
+ * test "kills" it by shutting its connection down.
+ */
+static void *accept_stall_thread(void *p)
+{
+	struct listen_arg *a = p;
+	struct vhost_user_msg *m = malloc(sizeof(*m)), *reply = malloc(sizeof(*reply));
+	char err[256];
+	int c = accept4(a->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+
+	__atomic_store_n(&a->conn, c, __ATOMIC_RELEASE);
+	while (c >= 0 && m && reply && vhost_user_recv(c, m, err, sizeof(err)) > 0) {
+		int h = vu_backend_handle(a->vb, m, reply, err, sizeof(err));
+		if (h < 0 || (h > 0 && vhost_user_send(c, reply)))
+			break;
+		if (h > 0)
+			vhost_user_msg_close_fds(reply);
+	}
+	free(m);
+	free(reply);
+	return NULL;
+}
+
+/* Request i of the replay test: descriptors 3i..3i+2, own header, 512-byte buffer, status. */
+#define REPLAY_DATA(i)   (0x8000u + 0x1000u * (i))
+#define REPLAY_STATUS(i) (STATUS_OFF + 0x10u * (i))
+static void replay_push(uint8_t *ram, unsigned i, uint32_t type, uint64_t sector)
+{
+	struct virtq_desc *d = (struct virtq_desc *)(ram + DESC_OFF);
+	struct virtq_avail *a = (struct virtq_avail *)(ram + AVAIL_OFF);
+	uint32_t hdr[4] = { type, 0, (uint32_t)sector, (uint32_t)(sector >> 32) };
+	uint16_t h = (uint16_t)(3 * i);
+
+	memcpy(ram + HDR_OFF + 16 * i, hdr, sizeof(hdr));
+	d[h] = (struct virtq_desc){ RAM_GPA + HDR_OFF + 16 * i, 16, VIRTQ_DESC_F_NEXT, (uint16_t)(h + 1) };
+	d[h + 1] = (struct virtq_desc){ RAM_GPA + REPLAY_DATA(i), 512,
+					VIRTQ_DESC_F_NEXT | (type == 0 ? VIRTQ_DESC_F_WRITE : 0),
+					(uint16_t)(h + 2) };
+	d[h + 2] = (struct virtq_desc){ RAM_GPA + REPLAY_STATUS(i), 1, VIRTQ_DESC_F_WRITE, 0 };
+	ram[REPLAY_STATUS(i)] = 0xff;
+	a->ring[i % QSIZE] = h;
+	__atomic_store_n(&a->idx, (uint16_t)(i + 1), __ATOMIC_RELEASE);
+}
+
+/*
+ * Isolated mode, reconnect=2: three requests (two writes, one read) are in
+ * flight at a back-end that dies after scribbling over the whole window; a
+ * fourth arrives while it is gone.  The new back-end gets the three
+ * replayed in order (readable buffers copied again from the guest), then
+ * the fourth; all complete with the right data, and the guest never saw
+ * needs-reset.  Lost again, a guest reset during the wait ends the wait.
+ * Then a back-end that never returns: needs-reset after the bound, not
+ * before.
+ */
+TEST(proxy_isolated_replay)
+{
+	struct session s = { .kick = -1, .call = -1 };
+	struct blk_options o;
+	struct vu_proxy_options po = { .mem = VU_PROXY_MEM_ISOLATED, .bounce_size = 1 << 20,
+				       .reconnect_s = 2 };
+	struct guest_mem mem = { 0 };
+	struct virtio_mmio *t = NULL;
+	struct listen_arg arg = { .listen_fd = -1, .conn = -1 };
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct virtio_device *dev = NULL;
+	pthread_t th;
+	bool thread_started = false;
+	char err[256] = "";
+	uint8_t sector[512];
+	int ram_fd = -1, img = -1;
+
+	snprintf(s.image, sizeof(s.image), "/tmp/capvm-test-vur-%d.img", (int)getpid());
+	snprintf(po.socket, sizeof(po.socket), "/tmp/capvm-test-vur-%d.sock", (int)getpid());
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", po.socket);
+	img = open(s.image, O_CREAT | O_RDWR | O_TRUNC, 0600);
+	CHECK(img >= 0 && ftruncate(img, 1 << 20) == 0);
+	memset(sector, 0x33, sizeof(sector));
+	CHECK(pwrite(img, sector, 512, 12 * 512) == 512);   /* what the read request gets */
+	CHECK(virtio_blk_parse(s.image, &o, err, sizeof(err)) == 0);
+	s.vb = backend_blk_create(&o, err, sizeof(err));
+	ram_fd = memfd_create("capvm-guest-ram", MFD_CLOEXEC);
+	arg.listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	unlink(po.socket);
+	if (!s.vb || ram_fd < 0 || ftruncate(ram_fd, RAM_SIZE) || arg.listen_fd < 0 ||
+	    bind(arg.listen_fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(arg.listen_fd, 1)) {
+		printf("  setup: %s\n", s.vb ? strerror(errno) : err);
+		test_case_failed = 1;
+		goto out;
+	}
+	s.ram = mmap(NULL, RAM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, ram_fd, 0);
+	guest_mem_add(&mem, RAM_GPA, RAM_SIZE, s.ram);
+	arg.vb = s.vb;
+	thread_started = pthread_create(&th, NULL, accept_stall_thread, &arg) == 0;
+	CHECK(thread_started);
+	dev = vu_proxy_create(&po, VIRTIO_ID_BLOCK, &mem, NULL, "vur0", err, sizeof(err));
+	CHECK(dev != NULL);
+	if (!dev)
+		goto out;
+	t = virtio_mmio_create(dev, 0x1000, 5);
+	CHECK(t != NULL);
+	if (!t)
+		goto out;
+	guest_driver_init(t);
+	const struct vu_proxy_stats *st = vu_proxy_stats(dev);
+
+	/* Three requests reach the stalling back-end and stay there. */
+	memset(s.ram + REPLAY_DATA(0), 0x11, 512);
+	memset(s.ram + REPLAY_DATA(1), 0x22, 512);
+	memset(s.ram + REPLAY_DATA(2), 0, 512);
+	replay_push(s.ram, 0, 1 /* OUT */, 10);
+	replay_push(s.ram, 1, 1 /* OUT */, 11);
+	replay_push(s.ram, 2, 0 /* IN */, 12);
+	mmio_w(t, 0x50, 0);
+	for (int i = 0; i < 100 && st->requests < 3; i++)
+		virtio_mmio_poll(t, 10);
+	CHECK_EQ(st->requests, 3);
+	CHECK_EQ(((struct virtq_used *)(s.ram + USED_OFF))->idx, 0);
+	/* It scribbles over the whole window (data and rings), then dies. */
+	CHECK_EQ(s.vb->nr_maps, 1);
+	if (s.vb->nr_maps == 1)
+		memset(s.vb->maps[0].addr, 0xee, s.vb->maps[0].len);
+	int conn = __atomic_load_n(&arg.conn, __ATOMIC_ACQUIRE);
+	CHECK(conn >= 0);
+	if (conn >= 0)
+		shutdown(conn, SHUT_RDWR);
+	pthread_join(th, NULL);
+	thread_started = false;
+	if (conn >= 0)
+		close(conn);
+	vu_backend_disconnect(s.vb);
+	for (int i = 0; i < 100 && st->disconnects < 1; i++)
+		virtio_mmio_poll(t, 10);
+	CHECK_EQ(st->disconnects, 1);
+	CHECK_EQ(virtio_status(dev) & VIRTIO_STATUS_DEVICE_NEEDS_RESET, 0);
+
+	/* A fourth request while no back-end is there: it waits. */
+	memset(s.ram + REPLAY_DATA(3), 0x44, 512);
+	replay_push(s.ram, 3, 1 /* OUT */, 13);
+	mmio_w(t, 0x50, 0);
+	virtio_mmio_poll(t, 10);
+	CHECK_EQ(st->requests, 3);
+
+	/* The restarted back-end: the three are replayed, then the fourth relayed. */
+	arg.conn = -1;
+	thread_started = pthread_create(&th, NULL, accept_serve_thread, &arg) == 0;
+	CHECK(thread_started);
+	struct virtq_used *u = (struct virtq_used *)(s.ram + USED_OFF);
+	for (int i = 0; i < 300 && __atomic_load_n(&u->idx, __ATOMIC_ACQUIRE) != 4; i++)
+		virtio_mmio_poll(t, 10);
+	CHECK_EQ(u->idx, 4);
+	CHECK_EQ(st->connects, 2);
+	CHECK_EQ(st->replayed, 3);
+	CHECK_EQ(st->requests, 4);
+	CHECK_EQ(st->backend_errors, 0);
+	CHECK_EQ(virtio_status(dev) & VIRTIO_STATUS_DEVICE_NEEDS_RESET, 0);
+	for (unsigned i = 0; i < 4; i++)
+		CHECK_EQ(s.ram[REPLAY_STATUS(i)], 0);
+	/* each of the four completed once (in any order: the back-end's I/O may reorder) */
+	unsigned seen = 0;
+	for (unsigned i = 0; i < 4; i++)
+		if (u->ring[i].id % 3 == 0 && u->ring[i].id < 12)
+			seen |= 1u << (u->ring[i].id / 3);
+	CHECK_EQ(seen, 0xf);
+	CHECK(s.ram[REPLAY_DATA(2)] == 0x33 && s.ram[REPLAY_DATA(2) + 511] == 0x33);
+	static const uint8_t want[3] = { 0x11, 0x22, 0x44 };
+	static const uint64_t at[3] = { 10, 11, 13 };
+	for (int i = 0; i < 3; i++) {
+		memset(sector, 0, sizeof(sector));
+		CHECK(pread(img, sector, 512, (off_t)at[i] * 512) == 512);
+		CHECK(sector[0] == want[i] && sector[511] == want[i]);
+	}
+
+	/*
+	 * Lost again, and no socket to come back to; the guest resets the
+	 * device during the wait: that ends the wait (no needs-reset once the
+	 * bound has passed).
+	 */
+	close(arg.listen_fd);
+	arg.listen_fd = -1;
+	unlink(po.socket);
+	conn = __atomic_load_n(&arg.conn, __ATOMIC_ACQUIRE);
+	if (conn >= 0)
+		shutdown(conn, SHUT_RDWR);
+	pthread_join(th, NULL);
+	thread_started = false;
+	if (conn >= 0)
+		close(conn);
+	for (int i = 0; i < 100 && st->disconnects < 2; i++)
+		virtio_mmio_poll(t, 10);
+	CHECK_EQ(st->disconnects, 2);
+	mmio_w(t, 0x70, 0);
+	uint64_t t0 = now_ns();
+	while (now_ns() - t0 < 2500000000ull)
+		virtio_mmio_poll(t, 10);
+	CHECK_EQ(virtio_status(dev), 0);
+
+	/* Back again for a guest that starts over; then a back-end that never returns. */
+	arg.listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	CHECK(arg.listen_fd >= 0 && bind(arg.listen_fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+	      listen(arg.listen_fd, 1) == 0);
+	arg.conn = -1;
+	thread_started = pthread_create(&th, NULL, accept_serve_thread, &arg) == 0;
+	CHECK(thread_started);
+	memset(s.ram + USED_OFF, 0, 0x1000);
+	memset(s.ram + AVAIL_OFF, 0, 0x1000);
+	guest_driver_init(t);
+	CHECK_EQ(virtio_status(dev) & VIRTIO_STATUS_DEVICE_NEEDS_RESET, 0);
+	replay_push(s.ram, 0, 0 /* IN */, 13);
+	mmio_w(t, 0x50, 0);
+	CHECK(proxy_wait_used(t, s.ram, 1));
+	CHECK_EQ(s.ram[REPLAY_DATA(0)], 0x44);
+	close(arg.listen_fd);
+	arg.listen_fd = -1;
+	unlink(po.socket);
+	conn = __atomic_load_n(&arg.conn, __ATOMIC_ACQUIRE);
+	if (conn >= 0)
+		shutdown(conn, SHUT_RDWR);
+	if (thread_started)
+		pthread_join(th, NULL);
+	thread_started = false;
+	if (conn >= 0)
+		close(conn);
+	t0 = now_ns();
+	for (int i = 0; i < 600 && !(virtio_status(dev) & VIRTIO_STATUS_DEVICE_NEEDS_RESET); i++)
+		virtio_mmio_poll(t, 10);
+	uint64_t waited_ms = (now_ns() - t0) / 1000000u;
+	CHECK(virtio_status(dev) & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
+	CHECK(waited_ms >= 1500 && waited_ms < 5000);
+	CHECK_EQ(st->disconnects, 3);
+	CHECK_EQ(st->replayed, 3);
+	if (test_case_failed)
+		printf("  last error: %s (waited %llu ms)\n", err, (unsigned long long)waited_ms);
+out:
+	virtio_mmio_destroy(t);
+	if (!t && dev)
+		virtio_device_destroy(dev);
+	if (thread_started) {
+		int c = __atomic_load_n(&arg.conn, __ATOMIC_ACQUIRE);
+		if (c >= 0)
+			shutdown(c, SHUT_RDWR);
+		pthread_join(th, NULL);
+	}
+	if (arg.listen_fd >= 0)
+		close(arg.listen_fd);
+	unlink(po.socket);
+	backend_blk_destroy(s.vb);
+	if (s.ram && s.ram != MAP_FAILED)
+		munmap(s.ram, RAM_SIZE);
+	if (ram_fd >= 0)
+		close(ram_fd);
+	if (img >= 0)
+		close(img);
+	unlink(s.image);
+}
+
 TEST(proxy_parse)
 {
 	struct vu_proxy_options o;
@@ -816,5 +1075,6 @@ int main(void)
 	RUN(proxy_parse);
 	RUN(proxy_shared_memory);
 	RUN(proxy_isolated_bounce_window);
+	RUN(proxy_isolated_replay);
 	return test_exit();
 }
