@@ -59,7 +59,7 @@ int vu_proxy_parse(const char *spec, struct vu_proxy_options *o, char *err, size
 	if (strncmp(spec, prefix, sizeof(prefix) - 1))
 		return 0;
 	memset(o, 0, sizeof(*o));
-	o->mem = VU_PROXY_MEM_SHARED;
+	o->mem = VU_PROXY_MEM_ISOLATED;  /* the back-end sees only its bounce window */
 	o->bounce_size = VU_PROXY_BOUNCE_DEFAULT;
 	o->reconnect_s = VU_PROXY_RECONNECT_DEFAULT_S;
 	copy = strdup(spec + sizeof(prefix) - 1);

@@ -159,7 +159,7 @@ if want capvm; then
 	if ! kill -0 "$backend" 2>/dev/null; then
 		e2e_fail capvm-shared-backend-alive "$(tail_of "$T/backend.log")"
 	else
-		run_capvm capvm-shared "vhost-user=$T/vu.sock" "$backend"
+		run_capvm capvm-shared "vhost-user=$T/vu.sock,mem=shared" "$backend"
 		why=$E2E_WHY
 		check_guest capvm-shared
 		[ "$RC" -eq 0 ] && e2e_pass capvm-shared-exit-status ||
@@ -228,7 +228,7 @@ if want qsd; then
 	if ! command -v qemu-storage-daemon > /dev/null; then
 		e2e_skip qsd "qemu-storage-daemon not installed (Debian package qemu-system-common)"
 	else
-		run_qsd qsd-shared ""
+		run_qsd qsd-shared ",mem=shared"
 		run_qsd qsd-isolated ",mem=isolated,bounce=64M"
 	fi
 fi

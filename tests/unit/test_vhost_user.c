@@ -1044,7 +1044,11 @@ TEST(proxy_parse)
 
 	CHECK_EQ(vu_proxy_parse("disk.img", &o, err, sizeof(err)), 0);
 	CHECK_EQ(vu_proxy_parse("vhost-user=/run/a.sock", &o, err, sizeof(err)), 1);
-	CHECK(!strcmp(o.socket, "/run/a.sock") && o.mem == VU_PROXY_MEM_SHARED);
+	CHECK(!strcmp(o.socket, "/run/a.sock") && o.mem == VU_PROXY_MEM_ISOLATED);  /* the default */
+	CHECK_EQ(vu_proxy_parse("vhost-user=/s,mem=shared", &o, err, sizeof(err)), 1);
+	CHECK(o.mem == VU_PROXY_MEM_SHARED);
+	CHECK_EQ(vu_proxy_parse("vhost-user=/s,bounce=128M", &o, err, sizeof(err)), 1);
+	CHECK(o.mem == VU_PROXY_MEM_ISOLATED && o.bounce_size == (128u << 20));
 	CHECK_EQ(vu_proxy_parse("vhost-user=/s,mem=isolated,bounce=32M", &o, err, sizeof(err)), 1);
 	CHECK(o.mem == VU_PROXY_MEM_ISOLATED && o.bounce_size == (32u << 20));
 	CHECK_EQ(vu_proxy_parse("vhost-user=/s,mem=isolated", &o, err, sizeof(err)), 1);
@@ -1052,7 +1056,7 @@ TEST(proxy_parse)
 	CHECK_EQ(vu_proxy_parse("vhost-user=", &o, err, sizeof(err)), -1);
 	CHECK_EQ(vu_proxy_parse("vhost-user=,mem=shared", &o, err, sizeof(err)), -1);
 	CHECK_EQ(vu_proxy_parse("vhost-user=/s,mem=other", &o, err, sizeof(err)), -1);
-	CHECK_EQ(vu_proxy_parse("vhost-user=/s,bounce=64M", &o, err, sizeof(err)), -1);
+	CHECK_EQ(vu_proxy_parse("vhost-user=/s,mem=shared,bounce=64M", &o, err, sizeof(err)), -1);
 	CHECK_EQ(vu_proxy_parse("vhost-user=/s,mem=isolated,bounce=100", &o, err, sizeof(err)), -1);
 	CHECK_EQ(vu_proxy_parse("vhost-user=/s,mem=isolated,bounce=4G", &o, err, sizeof(err)), -1);
 	char longpath[200];
