@@ -602,40 +602,64 @@ static bool proxy_wait_used(struct virtio_mmio *t, uint8_t *ram, uint16_t want)
 	return u->idx == want;
 }
 
+/*
+ * The back-end side of a proxy test: capvm's blk back-end on a 1 MiB image
+ * /tmp/capvm-test-TAG-PID.img (sector 12 filled with 0x33 when fill12),
+ * a listening socket for it at po->socket, and guest RAM as a memfd in
+ * *ram_fd mapped at s->ram (added to mem).  False, with the reason
+ * printed, when something could not be set up.
+ */
+static bool proxy_backend_setup(struct session *s, struct listen_arg *arg,
+				struct vu_proxy_options *po, struct guest_mem *mem, int *ram_fd,
+				const char *tag, bool fill12)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct blk_options o;
+	char err[256] = "";
+	uint8_t sector[512];
+	int img;
+
+	snprintf(s->image, sizeof(s->image), "/tmp/capvm-test-%s-%d.img", tag, (int)getpid());
+	snprintf(po->socket, sizeof(po->socket), "/tmp/capvm-test-%s-%d.sock", tag, (int)getpid());
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", po->socket);
+	img = open(s->image, O_CREAT | O_RDWR | O_TRUNC, 0600);
+	CHECK(img >= 0 && ftruncate(img, 1 << 20) == 0);
+	memset(sector, 0x33, sizeof(sector));
+	if (fill12)
+		CHECK(pwrite(img, sector, 512, 12 * 512) == 512);  /* what a read request gets */
+	if (img >= 0)
+		close(img);
+	CHECK(virtio_blk_parse(s->image, &o, err, sizeof(err)) == 0);
+	s->vb = backend_blk_create(&o, err, sizeof(err));
+	*ram_fd = memfd_create("capvm-guest-ram", MFD_CLOEXEC);
+	arg->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	unlink(po->socket);
+	if (!s->vb || *ram_fd < 0 || ftruncate(*ram_fd, RAM_SIZE) || arg->listen_fd < 0 ||
+	    bind(arg->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(arg->listen_fd, 1)) {
+		printf("  setup: %s\n", s->vb ? strerror(errno) : err);
+		test_case_failed = 1;
+		return false;
+	}
+	s->ram = mmap(NULL, RAM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, *ram_fd, 0);
+	guest_mem_add(mem, RAM_GPA, RAM_SIZE, s->ram);
+	arg->vb = s->vb;
+	return true;
+}
+
 static void proxy_session(enum vu_proxy_mem mode)
 {
 	struct session s = { .kick = -1, .call = -1 };
-	struct blk_options o;
 	struct vu_proxy_options po = { .mem = mode, .bounce_size = 1 << 20 };
 	struct guest_mem mem = { 0 };
 	struct virtio_mmio *t = NULL;
 	struct listen_arg arg = { .listen_fd = -1, .conn = -1 };
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	pthread_t th;
 	bool thread_started = false;
 	char err[256] = "";
 	int ram_fd = -1;
 
-	snprintf(s.image, sizeof(s.image), "/tmp/capvm-test-vup-%d.img", (int)getpid());
-	snprintf(po.socket, sizeof(po.socket), "/tmp/capvm-test-vup-%d.sock", (int)getpid());
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", po.socket);
-	int img = open(s.image, O_CREAT | O_RDWR | O_TRUNC, 0600);
-	CHECK(img >= 0 && ftruncate(img, 1 << 20) == 0);
-	close(img);
-	CHECK(virtio_blk_parse(s.image, &o, err, sizeof(err)) == 0);
-	s.vb = backend_blk_create(&o, err, sizeof(err));
-	ram_fd = memfd_create("capvm-guest-ram", MFD_CLOEXEC);
-	arg.listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	unlink(po.socket);
-	if (!s.vb || ram_fd < 0 || ftruncate(ram_fd, RAM_SIZE) || arg.listen_fd < 0 ||
-	    bind(arg.listen_fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(arg.listen_fd, 1)) {
-		printf("  setup: %s\n", s.vb ? strerror(errno) : err);
-		test_case_failed = 1;
+	if (!proxy_backend_setup(&s, &arg, &po, &mem, &ram_fd, "vup", false))
 		goto out;
-	}
-	s.ram = mmap(NULL, RAM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, ram_fd, 0);
-	guest_mem_add(&mem, RAM_GPA, RAM_SIZE, s.ram);
-	arg.vb = s.vb;
 	thread_started = pthread_create(&th, NULL, accept_serve_thread, &arg) == 0;
 	CHECK(thread_started);
 
@@ -839,41 +863,24 @@ static void replay_push(uint8_t *ram, unsigned i, uint32_t type, uint64_t sector
 TEST(proxy_isolated_replay)
 {
 	struct session s = { .kick = -1, .call = -1 };
-	struct blk_options o;
 	struct vu_proxy_options po = { .mem = VU_PROXY_MEM_ISOLATED, .bounce_size = 1 << 20,
 				       .reconnect_s = 2 };
 	struct guest_mem mem = { 0 };
 	struct virtio_mmio *t = NULL;
 	struct listen_arg arg = { .listen_fd = -1, .conn = -1 };
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct virtio_device *dev = NULL;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	pthread_t th;
 	bool thread_started = false;
 	char err[256] = "";
 	uint8_t sector[512];
 	int ram_fd = -1, img = -1;
 
-	snprintf(s.image, sizeof(s.image), "/tmp/capvm-test-vur-%d.img", (int)getpid());
-	snprintf(po.socket, sizeof(po.socket), "/tmp/capvm-test-vur-%d.sock", (int)getpid());
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", po.socket);
-	img = open(s.image, O_CREAT | O_RDWR | O_TRUNC, 0600);
-	CHECK(img >= 0 && ftruncate(img, 1 << 20) == 0);
-	memset(sector, 0x33, sizeof(sector));
-	CHECK(pwrite(img, sector, 512, 12 * 512) == 512);   /* what the read request gets */
-	CHECK(virtio_blk_parse(s.image, &o, err, sizeof(err)) == 0);
-	s.vb = backend_blk_create(&o, err, sizeof(err));
-	ram_fd = memfd_create("capvm-guest-ram", MFD_CLOEXEC);
-	arg.listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	unlink(po.socket);
-	if (!s.vb || ram_fd < 0 || ftruncate(ram_fd, RAM_SIZE) || arg.listen_fd < 0 ||
-	    bind(arg.listen_fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(arg.listen_fd, 1)) {
-		printf("  setup: %s\n", s.vb ? strerror(errno) : err);
-		test_case_failed = 1;
+	if (!proxy_backend_setup(&s, &arg, &po, &mem, &ram_fd, "vur", true))
 		goto out;
-	}
-	s.ram = mmap(NULL, RAM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, ram_fd, 0);
-	guest_mem_add(&mem, RAM_GPA, RAM_SIZE, s.ram);
-	arg.vb = s.vb;
+	img = open(s.image, O_RDONLY);  /* to look for the writes afterwards */
+	CHECK(img >= 0);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", po.socket);  /* for the re-listen */
 	thread_started = pthread_create(&th, NULL, accept_stall_thread, &arg) == 0;
 	CHECK(thread_started);
 	dev = vu_proxy_create(&po, VIRTIO_ID_BLOCK, &mem, NULL, "vur0", err, sizeof(err));
