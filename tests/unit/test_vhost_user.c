@@ -646,6 +646,35 @@ static bool proxy_backend_setup(struct session *s, struct listen_arg *arg,
 	return true;
 }
 
+/* Undoes proxy_backend_setup (after the serving thread has ended). */
+static void proxy_backend_teardown(struct session *s, struct listen_arg *arg,
+				   const struct vu_proxy_options *po, int ram_fd)
+{
+	if (arg->listen_fd >= 0)
+		close(arg->listen_fd);
+	unlink(po->socket);
+	backend_blk_destroy(s->vb);
+	if (s->ram && s->ram != MAP_FAILED)
+		munmap(s->ram, RAM_SIZE);
+	if (ram_fd >= 0)
+		close(ram_fd);
+}
+
+/* The back-end dies: its connection is shut down and its thread ended. */
+static void proxy_backend_dies(struct listen_arg *arg, pthread_t th, bool *thread_started)
+{
+	int conn = __atomic_load_n(&arg->conn, __ATOMIC_ACQUIRE);
+
+	if (conn >= 0)
+		shutdown(conn, SHUT_RDWR);
+	if (*thread_started)
+		pthread_join(th, NULL);
+	*thread_started = false;
+	if (conn >= 0)
+		close(conn);
+	arg->conn = -1;
+}
+
 static void proxy_session(enum vu_proxy_mem mode)
 {
 	struct session s = { .kick = -1, .call = -1 };
@@ -750,19 +779,13 @@ static void proxy_session(enum vu_proxy_mem mode)
 	CHECK_EQ(s.ram[STATUS_OFF], 0);
 
 	/* The back-end goes away: needs-reset (no vCPU waits), counted. */
-	int conn = __atomic_load_n(&arg.conn, __ATOMIC_ACQUIRE);
-	CHECK(conn >= 0);
-	if (conn >= 0)
-		shutdown(conn, SHUT_RDWR);
-	pthread_join(th, NULL);
-	thread_started = false;
+	CHECK(__atomic_load_n(&arg.conn, __ATOMIC_ACQUIRE) >= 0);
+	proxy_backend_dies(&arg, th, &thread_started);
 	for (int i = 0; i < 100 && !(virtio_status(dev) & VIRTIO_STATUS_DEVICE_NEEDS_RESET); i++)
 		virtio_mmio_poll(t, 10);
 	CHECK(virtio_status(dev) & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
 	CHECK_EQ(vu_proxy_stats(dev)->disconnects, 1);
-	close(conn);
 	/* A new back-end listens; the guest's reset reconnects, and it works again. */
-	arg.conn = -1;
 	thread_started = pthread_create(&th, NULL, accept_serve_thread, &arg) == 0;
 	CHECK(thread_started);
 	mmio_w(t, 0x70, 0);
@@ -783,14 +806,7 @@ out:
 	virtio_mmio_destroy(t);                            /* closes the connection */
 	if (thread_started)
 		pthread_join(th, NULL);
-	if (arg.listen_fd >= 0)
-		close(arg.listen_fd);
-	unlink(po.socket);
-	backend_blk_destroy(s.vb);
-	if (s.ram && s.ram != MAP_FAILED)
-		munmap(s.ram, RAM_SIZE);
-	if (ram_fd >= 0)
-		close(ram_fd);
+	proxy_backend_teardown(&s, &arg, &po, ram_fd);
 	unlink(s.image);
 }
 
@@ -910,14 +926,8 @@ TEST(proxy_isolated_replay)
 	CHECK_EQ(s.vb->nr_maps, 1);
 	if (s.vb->nr_maps == 1)
 		memset(s.vb->maps[0].addr, 0xee, s.vb->maps[0].len);
-	int conn = __atomic_load_n(&arg.conn, __ATOMIC_ACQUIRE);
-	CHECK(conn >= 0);
-	if (conn >= 0)
-		shutdown(conn, SHUT_RDWR);
-	pthread_join(th, NULL);
-	thread_started = false;
-	if (conn >= 0)
-		close(conn);
+	CHECK(__atomic_load_n(&arg.conn, __ATOMIC_ACQUIRE) >= 0);
+	proxy_backend_dies(&arg, th, &thread_started);
 	vu_backend_disconnect(s.vb);
 	for (int i = 0; i < 100 && st->disconnects < 1; i++)
 		virtio_mmio_poll(t, 10);
@@ -969,13 +979,7 @@ TEST(proxy_isolated_replay)
 	close(arg.listen_fd);
 	arg.listen_fd = -1;
 	unlink(po.socket);
-	conn = __atomic_load_n(&arg.conn, __ATOMIC_ACQUIRE);
-	if (conn >= 0)
-		shutdown(conn, SHUT_RDWR);
-	pthread_join(th, NULL);
-	thread_started = false;
-	if (conn >= 0)
-		close(conn);
+	proxy_backend_dies(&arg, th, &thread_started);
 	for (int i = 0; i < 100 && st->disconnects < 2; i++)
 		virtio_mmio_poll(t, 10);
 	CHECK_EQ(st->disconnects, 2);
@@ -1003,14 +1007,7 @@ TEST(proxy_isolated_replay)
 	close(arg.listen_fd);
 	arg.listen_fd = -1;
 	unlink(po.socket);
-	conn = __atomic_load_n(&arg.conn, __ATOMIC_ACQUIRE);
-	if (conn >= 0)
-		shutdown(conn, SHUT_RDWR);
-	if (thread_started)
-		pthread_join(th, NULL);
-	thread_started = false;
-	if (conn >= 0)
-		close(conn);
+	proxy_backend_dies(&arg, th, &thread_started);
 	t0 = now_ns();
 	for (int i = 0; i < 600 && !(virtio_status(dev) & VIRTIO_STATUS_DEVICE_NEEDS_RESET); i++)
 		virtio_mmio_poll(t, 10);
@@ -1031,14 +1028,7 @@ out:
 			shutdown(c, SHUT_RDWR);
 		pthread_join(th, NULL);
 	}
-	if (arg.listen_fd >= 0)
-		close(arg.listen_fd);
-	unlink(po.socket);
-	backend_blk_destroy(s.vb);
-	if (s.ram && s.ram != MAP_FAILED)
-		munmap(s.ram, RAM_SIZE);
-	if (ram_fd >= 0)
-		close(ram_fd);
+	proxy_backend_teardown(&s, &arg, &po, ram_fd);
 	if (img >= 0)
 		close(img);
 	unlink(s.image);
