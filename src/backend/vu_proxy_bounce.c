@@ -143,26 +143,53 @@ void bounce_init_fields(struct vu_proxy *p)
 	p->win = NULL;
 }
 
+/*
+ * A new bounce window: a sealed memfd of bounce= bytes, mapped; it replaces
+ * the current one (if any).  0, or -1 with the reason in err (the current
+ * window then stays).
+ */
+static int window_map(struct vu_proxy *p, char *err, size_t errlen)
+{
+	char name[64];
+	uint8_t *win;
+	int fd;
+
+	snprintf(name, sizeof(name), "capvm-bounce-%s", p->dev.name ? p->dev.name : "dev");
+	fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0 || ftruncate(fd, (off_t)p->opts.bounce_size) ||
+	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)) {
+		err_fail(err, errlen, "memfd: %s", strerror(errno));
+		goto fail;
+	}
+	win = mmap(NULL, p->opts.bounce_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (win == MAP_FAILED) {
+		err_fail(err, errlen, "mmap: %s", strerror(errno));
+		goto fail;
+	}
+	if (p->win)
+		munmap(p->win, p->win_size);
+	if (p->win_fd >= 0)
+		close(p->win_fd);
+	p->win = win;
+	p->win_fd = fd;
+	p->win_size = p->opts.bounce_size;
+	return 0;
+fail:
+	if (fd >= 0)
+		close(fd);
+	return -1;
+}
+
 int bounce_create(struct vu_proxy *p, char *err, size_t errlen)
 {
 	struct virtio_device *dev = &p->dev;
-	char name[64];
 	uint64_t rings = (uint64_t)dev->nr_queues * BOUNCE_RING_BYTES;
 
 	if (p->opts.bounce_size <= rings + BOUNCE_PAGE)
 		return err_fail(err, errlen, "window of %llu bytes is too small",
 				(unsigned long long)p->opts.bounce_size);
-	snprintf(name, sizeof(name), "capvm-bounce-%s", dev->name ? dev->name : "dev");
-	p->win_fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
-	if (p->win_fd < 0 || ftruncate(p->win_fd, (off_t)p->opts.bounce_size) ||
-	    fcntl(p->win_fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL))
-		return err_fail(err, errlen, "memfd: %s", strerror(errno));
-	p->win = mmap(NULL, p->opts.bounce_size, PROT_READ | PROT_WRITE, MAP_SHARED, p->win_fd, 0);
-	if (p->win == MAP_FAILED) {
-		p->win = NULL;
-		return err_fail(err, errlen, "mmap: %s", strerror(errno));
-	}
-	p->win_size = p->opts.bounce_size;
+	if (window_map(p, err, errlen))
+		return -1;
 	p->data_off = rings;
 	p->nr_pages = (uint32_t)((p->win_size - rings) / BOUNCE_PAGE);
 	p->page_map = calloc((p->nr_pages + 63) / 64, sizeof(uint64_t));
@@ -282,9 +309,20 @@ int bounce_activate(struct vu_proxy *p, char *err, size_t errlen)
  */
 void bounce_backend_lost(struct vu_proxy *p)
 {
+	char err[128];
+
 	for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++)
 		if (p->bq[q])
 			p->bq[q]->running = false;
+	/*
+	 * The next back-end gets a window of its own: the old one may still be
+	 * alive (a protocol error closes the connection, it does not end the
+	 * process) and go on writing into what it mapped.  Nothing in the old
+	 * window is needed: the replay copies the readable buffers again.
+	 */
+	if (window_map(p, err, sizeof(err)))
+		log_warn(p->dev.name, "no fresh bounce window for the next back-end (%s): "
+			 "it shares the old one", err);
 }
 
 /*
