@@ -526,6 +526,16 @@ static void submit_pending(struct blk *b)
 	}
 }
 
+/* While a window is open: take (and submit) what the driver queued, counted as new. */
+static void window_take(struct blk *b, struct virtqueue *vq)
+{
+	unsigned n = take_requests(b, vq);
+
+	submit_pending(b);
+	b->window_new += n;
+	b->stats.window_requests += n;
+}
+
 static void arm_window(struct blk *b)
 {
 	struct itimerspec its = { .it_value = { .tv_sec = b->window_us / 1000000,
@@ -545,17 +555,12 @@ static void blk_queue_notify(struct virtio_device *dev, struct virtqueue *vq)
 	if (b->timer_fd >= 0 && (b->window_open || !b->immediate_kicks)) {
 		/* coalescing: kicks stay off and the interrupt waits for the timer */
 		virtq_disable_notify(vq);
-		unsigned n = take_requests(b, vq);
-		submit_pending(b);
-		if (b->window_open) {
-			b->window_new += n;
-			b->stats.window_requests += n;
+		window_take(b, vq);
+		if (b->window_open)
 			return;
-		}
 		b->window_open = true;
-		b->window_new = 0;
+		b->window_new = 0;  /* the requests that opened it are not new */
 		b->stats.windows++;
-		b->stats.window_requests += n;
 		arm_window(b);
 		if (b->window_us)
 			return;
@@ -671,11 +676,7 @@ static void blk_completion(struct virtio_device *dev, void *opaque)
 	} else if (!b->window_open) {
 		virtio_notify_queue(dev, vq);
 	} else if (running) {
-		/* start what the driver queued since, without waiting for the timer */
-		unsigned n = take_requests(b, vq);
-		submit_pending(b);
-		b->window_new += n;
-		b->stats.window_requests += n;
+		window_take(b, vq);  /* start what came meanwhile, without waiting for the timer */
 		if (!b->stats.in_flight && !b->stalled)
 			window_close_idle(b, vq);
 	}
@@ -696,12 +697,8 @@ static void blk_window_end(struct virtio_device *dev, void *opaque)
 		return;
 	if (b->ring_ok)
 		reap(b);
-	if (running) {
-		unsigned n = take_requests(b, vq);
-		submit_pending(b);
-		b->window_new += n;
-		b->stats.window_requests += n;
-	}
+	if (running)
+		window_take(b, vq);
 	virtio_notify_queue(dev, vq);  /* one interrupt for the whole window */
 	if (running && b->window_new) {
 		/* the driver is streaming requests: keep batching, longer */
