@@ -174,15 +174,15 @@ static bool device_reset(void)
 }
 
 /*
- * Clear the rings and buffers of the scratch range.  The device is reset
- * first: zeroing the rings of a live queue would itself be an attack (the
- * avail index going backwards), which a device that polls its queue (say, at
- * the end of an interrupt-coalescing window) rightly answers with
- * DEVICE_NEEDS_RESET, one the attack count does not expect.
+ * Clear the rings and buffers of the scratch range.  Only with the device
+ * reset (device_setup_ex does it): zeroing the rings of a live queue would
+ * itself be an attack (the avail index going backwards), which a device that
+ * polls its queue (say, at the end of an interrupt-coalescing window)
+ * rightly answers with DEVICE_NEEDS_RESET, one the attack count does not
+ * expect.
  */
 static void scratch_clear(void)
 {
-	device_reset();
 	memset(scratch, 0, OFF_INDIRECT + 0x90000);
 	__sync_synchronize();
 }
@@ -198,7 +198,7 @@ static struct queue_cfg good_queue(void)
 }
 
 /*
- * Reset, negotiate VERSION_1 + INDIRECT_DESC, set up queue 0 with q and set
+ * Reset, clear the scratch range, negotiate VERSION_1 + INDIRECT_DESC, set up queue 0 with q and set
  * DRIVER_OK (unless !driver_ok).  Returns false (and fail()s) if the handshake went wrong before
  * DRIVER_OK; the status after DRIVER_OK is for the caller to judge.
  */
@@ -208,6 +208,7 @@ static bool device_setup_ex(struct queue_cfg q, bool driver_ok)
 
 	if (!device_reset())
 		return false;
+	scratch_clear();
 	wr(REG_INTERRUPT_ACK, ISR_USED | ISR_CONFIG);
 	isr_seen = 0;
 	wr(REG_STATUS, ST_ACKNOWLEDGE);
@@ -342,7 +343,6 @@ static bool device_works(void)
 {
 	char id[BLK_ID_BYTES + 1] = { 0 };
 
-	scratch_clear();
 	if (!device_setup(good_queue()))
 		return false;
 	if (rd(REG_STATUS) & ST_NEEDS_RESET) {
@@ -826,7 +826,6 @@ static bool run_attack(const struct attack *a)
 {
 	failed = false;
 	why[0] = 0;
-	scratch_clear();
 	if (!device_setup_ex(a->queue ? a->queue() : good_queue(), !a->no_driver_ok))
 		goto out;
 	if (a->fill)
