@@ -38,6 +38,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "virtio/blk.h"
 
 /* Feature bits the guest may see in shared mode: the device's own bits
  * (0-23), indirect descriptors, EVENT_IDX and VERSION_1.  Packed rings,
@@ -62,6 +63,7 @@ int vu_proxy_parse(const char *spec, struct vu_proxy_options *o, char *err, size
 	o->mem = VU_PROXY_MEM_ISOLATED;  /* the back-end sees only its bounce window */
 	o->bounce_size = VU_PROXY_BOUNCE_DEFAULT;
 	o->reconnect_s = VU_PROXY_RECONNECT_DEFAULT_S;
+	o->coalesce_us = VU_PROXY_COALESCE_DEVICE_DEFAULT;
 	copy = strdup(spec + sizeof(prefix) - 1);
 	if (!copy)
 		return err_fail(err, errlen, "out of memory");
@@ -100,14 +102,28 @@ int vu_proxy_parse(const char *spec, struct vu_proxy_options *o, char *err, size
 				goto out;
 			}
 			o->reconnect_s = (unsigned)v;
+		} else if (!strncmp(tok, "coalesce=", 9)) {
+			char *end;
+			errno = 0;
+			unsigned long v = strtoul(tok + 9, &end, 10);
+			if (!tok[9] || *end || errno || v > BLK_COALESCE_MAX_US) {
+				rc = err_fail(err, errlen, "coalesce=%s: expected microseconds, 0 (off) to %d",
+					      tok + 9, BLK_COALESCE_MAX_US);
+				goto out;
+			}
+			o->coalesce_us = (int32_t)v;
 		} else {
 			rc = err_fail(err, errlen, "unknown vhost-user option '%s' (expected "
-				      "mem=shared|isolated, bounce=SIZE, reconnect=SECONDS, irq=N)", tok);
+				      "mem=shared|isolated, bounce=SIZE, reconnect=SECONDS, coalesce=USEC, "
+				      "irq=N)", tok);
 			goto out;
 		}
 	}
 	if (bounce_given && o->mem != VU_PROXY_MEM_ISOLATED)
 		rc = err_fail(err, errlen, "bounce= applies to mem=isolated only");
+	else if (o->coalesce_us != VU_PROXY_COALESCE_DEVICE_DEFAULT && o->mem != VU_PROXY_MEM_ISOLATED)
+		rc = err_fail(err, errlen, "coalesce= applies to mem=isolated only (in shared mode "
+			      "the back-end signals the guest itself)");
 out:
 	free(copy);
 	return rc;
@@ -437,6 +453,8 @@ static void proxy_events(struct virtio_device *dev, void *opaque)
 				proxy_retry(p);
 			} else if ((tag & ~0xffu) == PROXY_TAG_CALL) {
 				bounce_backend_call(p, tag & 0xff);
+			} else if ((tag & ~0xffu) == PROXY_TAG_WINDOW) {
+				bounce_window_end(p, tag & 0xff);
 			}
 		}
 	}
@@ -481,6 +499,10 @@ struct virtio_device *vu_proxy_create(const struct vu_proxy_options *o, uint32_t
 	}
 	dev = &p->dev;
 	p->opts = *o;
+	if (p->opts.coalesce_us == VU_PROXY_COALESCE_DEVICE_DEFAULT)
+		/* a disk streams at queue depth > 1; a network device's rx buffers never run idle */
+		p->opts.coalesce_us = device_id == VIRTIO_ID_BLOCK && o->mem == VU_PROXY_MEM_ISOLATED
+				    ? BLK_COALESCE_DEFAULT_US : 0;
 	p->fe.sock = -1;
 	p->irq_fd = -1;
 	p->inflight_fd = -1;

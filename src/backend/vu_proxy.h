@@ -46,13 +46,21 @@ struct vu_proxy_options {
 	uint64_t bounce_size;         /* isolated mode: window bytes */
 	/* how long to retry a back-end that went away (0: needs-reset at once) */
 	unsigned reconnect_s;
+	/*
+	 * isolated mode: longest interrupt-coalescing window of the relay in µs
+	 * (0: off); VU_PROXY_COALESCE_DEVICE_DEFAULT until vu_proxy_create
+	 * picks the device's default (block: BLK_COALESCE_DEFAULT_US, others off)
+	 */
+	int32_t coalesce_us;
 };
+
+#define VU_PROXY_COALESCE_DEVICE_DEFAULT (-1)
 
 #define VU_PROXY_RECONNECT_DEFAULT_S 10
 #define VU_PROXY_RECONNECT_MAX_S     3600
 
 /*
- * "vhost-user=PATH[,mem=shared|isolated][,bounce=SIZE][,reconnect=SECONDS]" (the part of a
+ * "vhost-user=PATH[,mem=shared|isolated][,bounce=SIZE][,reconnect=SECONDS][,coalesce=USEC]" (the part of a
  * --disk spec after irq= was taken out).  Returns 1 if spec is a
  * vhost-user spec and parsed, 0 if it is not one (starts otherwise), -1
  * with a message in err if it is one but bad.
@@ -94,6 +102,9 @@ struct vu_proxy_stats {
 	uint64_t bytes_from_backend;  /* isolated: copied back to the guest */
 	uint64_t backend_errors;      /* isolated: bad used entries from the back-end */
 	uint64_t replayed;            /* isolated: requests re-posted to a reconnected back-end */
+	uint64_t windows;             /* isolated: coalescing windows opened */
+	uint64_t window_requests;     /* isolated: requests relayed while a window was open */
+	uint64_t idle_window_ends;    /* isolated: windows ended early, nothing left at the back-end */
 };
 const struct vu_proxy_stats *vu_proxy_stats(const struct virtio_device *dev);
 

@@ -25,6 +25,17 @@
  * interrupted if it wants to be (EVENT_IDX is handled by the VMM's own
  * virtqueue code: the back-end only sees plain split rings).
  *
+ * Interrupt coalescing (coalesce=USEC; on for block devices by default):
+ * the relay batches the guest's interrupts by the rules of virtio-blk
+ * (coalesce.h).  A guest kick opens a window: the guest's kicks stay off,
+ * its interrupt is held; each back-end call completes to the guest's ring
+ * at once and relays what the guest queued meanwhile; the timer raises one
+ * interrupt for the window, and the window ends at once when nothing is
+ * left at the back-end and nothing is queued.  Without it every back-end
+ * call became a guest interrupt and every batch of requests a guest kick,
+ * each a VM exit and a thread wake-up more than in shared mode, where the
+ * back-end's own coalescing reaches the guest directly.
+ *
  * The back-end is untrusted: it can write anything anywhere in the window,
  * rings included.  Only used entries are read back; their ids are checked
  * against our own bookkeeping (kept outside the window) and their lengths
@@ -203,6 +214,14 @@ int bounce_create(struct vu_proxy *p, char *err, size_t errlen)
 		bq->ring_off = (uint64_t)q * BOUNCE_RING_BYTES;
 		bq->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		bq->call_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (coalesce_init(&bq->coal, (uint32_t)p->opts.coalesce_us, &p->stats.windows,
+				  &p->stats.window_requests, &p->stats.idle_window_ends))
+			return err_fail(err, errlen, "queue %u: coalescing timer: %s", q, strerror(errno));
+		if (coalesce_fd(&bq->coal) >= 0) {
+			struct epoll_event tev = { .events = EPOLLIN, .data.u32 = PROXY_TAG_WINDOW | q };
+			if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, coalesce_fd(&bq->coal), &tev))
+				return err_fail(err, errlen, "epoll: %s", strerror(errno));
+		}
 		bq->waiting_iov = calloc(PROXY_MAX_IOV, sizeof(struct iovec));
 		bq->pop_iov = calloc(PROXY_MAX_IOV, sizeof(struct iovec));
 		if (bq->kick_fd < 0 || bq->call_fd < 0 || !bq->waiting_iov || !bq->pop_iov)
@@ -225,6 +244,7 @@ static void queue_clear(struct bounce_queue *bq)
 	}
 	bq->has_waiting = false;
 	bq->running = false;
+	coalesce_reset(&bq->coal);
 }
 
 void bounce_reset(struct vu_proxy *p)
@@ -410,6 +430,7 @@ void bounce_destroy(struct vu_proxy *p)
 		if (!bq)
 			continue;
 		queue_clear(bq);
+		coalesce_destroy(&bq->coal);
 		if (bq->kick_fd >= 0)
 			close(bq->kick_fd);
 		if (bq->call_fd >= 0)
@@ -533,10 +554,10 @@ static int relay_chain(struct vu_proxy *p, struct bounce_queue *bq, const struct
 	return 1;
 }
 
-/* Take the guest's available chains onto the shadow ring; true if any moved. */
-static bool relay_available(struct vu_proxy *p, struct bounce_queue *bq, struct virtqueue *vq)
+/* Take the guest's available chains onto the shadow ring; how many moved. */
+static unsigned relay_available(struct vu_proxy *p, struct bounce_queue *bq, struct virtqueue *vq)
 {
-	bool moved = false;
+	unsigned moved = 0;
 	int rc;
 
 	for (;;) {
@@ -547,7 +568,7 @@ static bool relay_available(struct vu_proxy *p, struct bounce_queue *bq, struct 
 			bq->has_waiting = false;
 			if (rc < 0)
 				return moved;
-			moved = true;
+			moved++;
 			continue;
 		}
 		struct virtq_chain c = { .iov = bq->pop_iov, .max_iov = PROXY_MAX_IOV };
@@ -573,7 +594,7 @@ static bool relay_available(struct vu_proxy *p, struct bounce_queue *bq, struct 
 			log_window_full(p);
 			return moved;
 		}
-		moved = true;
+		moved++;
 	}
 }
 
@@ -584,6 +605,16 @@ static void kick_backend(struct bounce_queue *bq)
 		log_error("vhost-user", "cannot kick the back-end: %s", strerror(errno));
 }
 
+/* In a coalescing window: relay what the guest queued, counted in the window. */
+static void window_take(struct vu_proxy *p, struct bounce_queue *bq, struct virtqueue *vq)
+{
+	unsigned n = relay_available(p, bq, vq);
+
+	coalesce_took(&bq->coal, n);
+	if (n)
+		kick_backend(bq);
+}
+
 void bounce_guest_kick(struct vu_proxy *p, struct virtqueue *vq)
 {
 	struct bounce_queue *bq = vq->index < VIRTIO_MAX_QUEUES ? p->bq[vq->index] : NULL;
@@ -591,9 +622,17 @@ void bounce_guest_kick(struct vu_proxy *p, struct virtqueue *vq)
 
 	if (!bq || !bq->running || p->fe.sock < 0)
 		return;
+	if (coalesce_kick(&bq->coal)) {
+		/* a window: kicks stay off, the interrupt waits (see the top of the file) */
+		virtq_disable_notify(vq);
+		window_take(p, bq, vq);
+		if (coalesce_open(&bq->coal))
+			return;
+		/* no timer: serve it the plain way */
+	}
 	for (;;) {
 		virtq_disable_notify(vq);
-		moved |= relay_available(p, bq, vq);
+		moved |= relay_available(p, bq, vq) > 0;
 		if (bq->has_waiting || !virtio_device_running(&p->dev)) {
 			virtq_enable_notify(vq);
 			break;
@@ -672,8 +711,12 @@ void bounce_backend_call(struct vu_proxy *p, unsigned q)
 			break;
 		}
 		struct bounce_req *r = &bq->req[id];
-		copy_back(p, r);
+		/*
+		 * Only requests of the queue's current epoch go back to the guest:
+		 * after a queue reset the buffers of older ones are the driver's again.
+		 */
 		if (r->epoch == vq->epoch && ndone < PROXY_QUEUE_MAX) {
+			copy_back(p, r);
 			bq->done_head[ndone] = r->guest_head;
 			bq->done_len[ndone++] = len < r->writable_len ? len : (uint32_t)r->writable_len;
 		}
@@ -688,9 +731,43 @@ void bounce_backend_call(struct vu_proxy *p, unsigned q)
 	 */
 	if (ndone)
 		virtq_push_many(vq, bq->done_head, bq->done_len, ndone);
-	if (pushed)
-		virtio_notify_queue(&p->dev, vq);
+	if (!pushed)
+		return;
+	if (bq->coal.open) {
+		/* the interrupt waits for the window's end; start what came meanwhile */
+		if (bq->running)
+			window_take(p, bq, vq);
+		if (bq->nr_free == bq->size && !bq->has_waiting && !virtq_has_avail(vq)) {
+			/* nothing left at the back-end: the driver waits for this interrupt */
+			coalesce_end_idle(&bq->coal);
+			virtio_notify_queue(&p->dev, vq);
+			if (virtq_enable_notify(vq))
+				bounce_guest_kick(p, vq);  /* raced with the driver: serve it */
+		}
+		return;
+	}
+	virtio_notify_queue(&p->dev, vq);
 	/* Space was freed: relay what waited, and what the guest added meanwhile. */
-	if (pushed && (bq->has_waiting || virtq_has_avail(vq)))
+	if (bq->has_waiting || virtq_has_avail(vq))
 		bounce_guest_kick(p, vq);
+}
+
+/* Queue q's coalescing timer fired (I/O thread): the end of its window. */
+void bounce_window_end(struct vu_proxy *p, unsigned q)
+{
+	struct bounce_queue *bq = q < VIRTIO_MAX_QUEUES ? p->bq[q] : NULL;
+	struct virtqueue *vq = &p->dev.vqs[q < VIRTIO_MAX_QUEUES ? q : 0];
+	bool running;
+
+	if (!bq || !coalesce_expired(&bq->coal))
+		return;
+	running = bq->running && p->fe.sock >= 0 && vq->active && virtio_device_running(&p->dev);
+	if (running)
+		window_take(p, bq, vq);
+	virtio_notify_queue(&p->dev, vq);  /* one interrupt for the whole window */
+	if (coalesce_next(&bq->coal, running))
+		return;
+	/* closed: kicks back on (a back-end that is away turns them on when it is back) */
+	if (running && virtq_enable_notify(vq))
+		bounce_guest_kick(p, vq);  /* raced with the driver: serve it */
 }

@@ -12,6 +12,7 @@
 
 #include "backend/vu_frontend.h"
 #include "backend/vu_proxy.h"
+#include "virtio/coalesce.h"
 #include "virtio/virtio.h"
 
 #define PROXY_QUEUE_MAX 256           /* QueueNumMax offered to the guest */
@@ -21,6 +22,7 @@
 #define PROXY_TAG_SOCKET 1u
 #define PROXY_TAG_RETRY  2u           /* the reconnect timerfd */
 #define PROXY_TAG_CALL   0x100u       /* | queue index */
+#define PROXY_TAG_WINDOW 0x200u       /* | queue index: its coalescing timer */
 
 /* Isolated mode: one request relayed through the window. */
 struct bounce_req {
@@ -63,6 +65,7 @@ struct bounce_queue {
 	struct iovec *waiting_iov;    /* [PROXY_MAX_IOV] */
 	uint32_t waiting_epoch;
 	struct iovec *pop_iov;        /* [PROXY_MAX_IOV], scratch for virtq_pop */
+	struct coalesce coal;         /* the guest's interrupts (coalesce=, blk only by default) */
 	/* Completions of one back-end call, published to the guest together. */
 	uint16_t done_head[PROXY_QUEUE_MAX];
 	uint32_t done_len[PROXY_QUEUE_MAX];
@@ -121,6 +124,7 @@ int bounce_resume(struct vu_proxy *p, unsigned *replayed, char *err, size_t errl
 void bounce_reset(struct vu_proxy *p);
 void bounce_guest_kick(struct vu_proxy *p, struct virtqueue *vq);
 void bounce_backend_call(struct vu_proxy *p, unsigned q);
+void bounce_window_end(struct vu_proxy *p, unsigned q);
 void bounce_destroy(struct vu_proxy *p);
 
 #endif

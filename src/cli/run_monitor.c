@@ -161,6 +161,9 @@ static int rm_query_counters(void *opaque, struct monitor_counter *c, size_t max
 			VU_COUNTER(bytes_from_backend);
 			VU_COUNTER(backend_errors);
 			VU_COUNTER(replayed);
+			VU_COUNTER(windows);
+			VU_COUNTER(window_requests);
+			VU_COUNTER(idle_window_ends);
 #undef VU_COUNTER
 		}
 		const struct virtio_blk_stats *bs =

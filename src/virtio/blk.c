@@ -35,8 +35,8 @@
  *     to USEC): the driver is streaming, keep batching;
  *   - otherwise closes it (half as long next time) and turns kicks back on.
  * A driver that sends one request at a time (queue depth 1) only ever sees
- * quiet windows, so the window shrinks below BLK_COALESCE_MIN_US and the
- * device then serves the next BLK_COALESCE_PROBE_KICKS kicks at once, with
+ * quiet windows, so the window shrinks below COALESCE_MIN_US and the
+ * device then serves the next COALESCE_PROBE_KICKS kicks at once, with
  * no added latency, before it tries a short window again.
  * Two rules keep the window from costing throughput when requests are long
  * (128 KiB sequential reads): each completion event also takes what the
@@ -44,6 +44,8 @@
  * a window ends at once, interrupt and kicks back on, when the device runs
  * idle (nothing in flight, nothing queued): the driver is then waiting for
  * this interrupt to send more, so holding it only adds latency.
+ * The window's timer and length live in coalesce.c (the isolated vhost-user
+ * relay uses the same rules).
  *
  * The image carries an OFD lock (read lock for ro, write lock for rw): a
  * second capvm opening it for writing gets a clear error.
@@ -62,12 +64,12 @@
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/timerfd.h>
 #include <unistd.h>
 #include <linux/fs.h>
 
 #include "common/log.h"
 #include "common/util.h"
+#include "virtio/coalesce.h"
 #include "virtio/virtio.h"
 
 /* Feature bits (section 5.2.3) */
@@ -96,8 +98,6 @@
 #define BLK_CHAIN_MAX   (BLK_SEG_MAX + 2)  /* + header + status descriptors */
 #define BLK_MAX_DISCARD_SECTORS 0x400000u  /* 2 GiB per discard/zeroes request */
 #define NULL_DEFAULT_SIZE (1ULL << 30)
-#define BLK_COALESCE_MIN_US      10   /* shorter windows are not worth a timer */
-#define BLK_COALESCE_PROBE_KICKS 16   /* kicks served at once after a quiet spell */
 
 struct virtio_blk_config {
 	uint64_t capacity;            /* in 512-byte sectors */
@@ -170,11 +170,7 @@ struct blk {
 	bool stalled;                 /* queue handler stopped: no free request slot */
 	bool resetting;               /* draining for a reset: complete nothing */
 	/* interrupt coalescing (see the top of the file) */
-	int timer_fd;                 /* window timer, -1 when coalescing is off */
-	bool window_open;
-	uint32_t window_us;           /* length of the next window */
-	unsigned window_new;          /* requests taken since the window (re)opened */
-	unsigned immediate_kicks;     /* kicks to serve without a window */
+	struct coalesce coal;
 	struct iovec chain_iov[BLK_CHAIN_MAX];
 	struct virtio_blk_stats stats;
 };
@@ -532,19 +528,7 @@ static void window_take(struct blk *b, struct virtqueue *vq)
 	unsigned n = take_requests(b, vq);
 
 	submit_pending(b);
-	b->window_new += n;
-	b->stats.window_requests += n;
-}
-
-static void arm_window(struct blk *b)
-{
-	struct itimerspec its = { .it_value = { .tv_sec = b->window_us / 1000000,
-						.tv_nsec = (long)(b->window_us % 1000000) * 1000 } };
-	if (timerfd_settime(b->timer_fd, 0, &its, NULL) < 0) {
-		/* cannot happen with valid values; never leave completions unsignalled */
-		log_warn(b->dev.name, "cannot arm the coalescing timer: %s", strerror(errno));
-		b->window_us = 0;
-	}
+	coalesce_took(&b->coal, n);
 }
 
 static void blk_queue_notify(struct virtio_device *dev, struct virtqueue *vq)
@@ -552,22 +536,14 @@ static void blk_queue_notify(struct virtio_device *dev, struct virtqueue *vq)
 	struct blk *b = blk_of(dev);
 	bool more;
 
-	if (b->timer_fd >= 0 && (b->window_open || !b->immediate_kicks)) {
+	if (coalesce_kick(&b->coal)) {
 		/* coalescing: kicks stay off and the interrupt waits for the timer */
 		virtq_disable_notify(vq);
 		window_take(b, vq);
-		if (b->window_open)
+		if (coalesce_open(&b->coal))
 			return;
-		b->window_open = true;
-		b->window_new = 0;  /* the requests that opened it are not new */
-		b->stats.windows++;
-		arm_window(b);
-		if (b->window_us)
-			return;
-		b->window_open = false;  /* timer failed: fall through, interrupt now */
+		/* timer failed: fall through, interrupt now */
 	}
-	if (b->immediate_kicks)
-		b->immediate_kicks--;
 	do {
 		virtq_disable_notify(vq);
 		take_requests(b, vq);
@@ -648,11 +624,7 @@ static unsigned reap(struct blk *b)
  */
 static void window_close_idle(struct blk *b, struct virtqueue *vq)
 {
-	struct itimerspec off = { 0 };
-
-	timerfd_settime(b->timer_fd, 0, &off, NULL);
-	b->window_open = false;
-	b->stats.idle_window_ends++;
+	coalesce_end_idle(&b->coal);
 	virtio_notify_queue(&b->dev, vq);
 	if (virtq_enable_notify(vq))
 		blk_queue_notify(&b->dev, vq);  /* raced with the driver: serve it */
@@ -673,7 +645,7 @@ static void blk_completion(struct virtio_device *dev, void *opaque)
 		return;
 	if (b->stalled && running) {
 		blk_queue_notify(dev, vq);  /* slots are free again: resume */
-	} else if (!b->window_open) {
+	} else if (!b->coal.open) {
 		virtio_notify_queue(dev, vq);
 	} else if (running) {
 		window_take(b, vq);  /* start what came meanwhile, without waiting for the timer */
@@ -687,35 +659,18 @@ static void blk_window_end(struct virtio_device *dev, void *opaque)
 {
 	struct blk *b = blk_of(dev);
 	struct virtqueue *vq = &dev->vqs[0];
-	uint64_t expirations;
 	bool running = vq->active && virtio_device_running(dev);
 
 	(void)opaque;
-	while (read(b->timer_fd, &expirations, sizeof(expirations)) > 0 || errno == EINTR)
-		;
-	if (!b->window_open)
+	if (!coalesce_expired(&b->coal))
 		return;
 	if (b->ring_ok)
 		reap(b);
 	if (running)
 		window_take(b, vq);
 	virtio_notify_queue(dev, vq);  /* one interrupt for the whole window */
-	if (running && b->window_new) {
-		/* the driver is streaming requests: keep batching, longer */
-		b->window_us = b->window_us * 2 > b->opt.coalesce_us ? b->opt.coalesce_us
-								     : b->window_us * 2;
-		b->window_new = 0;
-		arm_window(b);
-		if (b->window_us)
-			return;
-	}
-	b->window_open = false;
-	b->window_us /= 2;
-	if (b->window_us < BLK_COALESCE_MIN_US) {
-		/* one request at a time: serve the next kicks without a window */
-		b->window_us = BLK_COALESCE_MIN_US;
-		b->immediate_kicks = BLK_COALESCE_PROBE_KICKS;
-	}
+	if (coalesce_next(&b->coal, running))
+		return;
 	if (running && virtq_enable_notify(vq))
 		blk_queue_notify(dev, vq);  /* raced with the driver: serve it */
 }
@@ -744,13 +699,7 @@ static void blk_reset(struct virtio_device *dev)
 	}
 	b->resetting = false;
 	b->stalled = false;
-	if (b->timer_fd >= 0) {
-		struct itimerspec off = { 0 };
-		timerfd_settime(b->timer_fd, 0, &off, NULL);
-		b->window_open = false;
-		b->window_us = b->opt.coalesce_us;
-		b->immediate_kicks = 0;
-	}
+	coalesce_reset(&b->coal);
 }
 
 static void blk_destroy(struct virtio_device *dev)
@@ -761,8 +710,7 @@ static void blk_destroy(struct virtio_device *dev)
 		io_uring_queue_exit(&b->ring);
 	if (b->ring_efd >= 0)
 		close(b->ring_efd);
-	if (b->timer_fd >= 0)
-		close(b->timer_fd);
+	coalesce_destroy(&b->coal);
 	if (b->fd >= 0)
 		close(b->fd);
 	if (b->fd_buffered >= 0)
@@ -889,7 +837,7 @@ struct virtio_device *virtio_blk_create(const struct blk_options *o, const struc
 		return NULL;
 	}
 	b->opt = *o;
-	b->fd = b->fd_buffered = b->ring_efd = b->timer_fd = -1;
+	b->fd = b->fd_buffered = b->ring_efd = b->coal.timer_fd = -1;
 	dev = &b->dev;
 	snprintf(b->name, sizeof(b->name), "%s", name ? name : "blk");
 	dev->name = b->name;
@@ -912,16 +860,14 @@ struct virtio_device *virtio_blk_create(const struct blk_options *o, const struc
 							  .handler = blk_completion };
 		dev->nr_fds = 1;
 	}
-	if (o->coalesce_us) {
-		b->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-		if (b->timer_fd < 0) {
-			fail(err, errlen, "cannot create the coalescing timer: %s", strerror(errno));
-			goto fail;
-		}
-		b->window_us = o->coalesce_us;
-		dev->fds[dev->nr_fds++] = (struct virtio_fd_handler){
-			.fd = b->timer_fd, .events = 0x001 /* EPOLLIN */, .handler = blk_window_end };
+	if (coalesce_init(&b->coal, o->coalesce_us, &b->stats.windows, &b->stats.window_requests,
+			  &b->stats.idle_window_ends)) {
+		fail(err, errlen, "cannot create the coalescing timer: %s", strerror(errno));
+		goto fail;
 	}
+	if (coalesce_fd(&b->coal) >= 0)
+		dev->fds[dev->nr_fds++] = (struct virtio_fd_handler){
+			.fd = coalesce_fd(&b->coal), .events = 0x001 /* EPOLLIN */, .handler = blk_window_end };
 	for (int i = 0; i < BLK_QUEUE_SIZE; i++) {
 		b->reqs[i].next_free = b->free_reqs;
 		b->free_reqs = &b->reqs[i];

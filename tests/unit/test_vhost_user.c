@@ -1034,6 +1034,121 @@ out:
 	unlink(s.image);
 }
 
+/* Interrupts signalled on the transport's irqfd since the last call. */
+static uint64_t irqs_taken(struct virtio_mmio *t)
+{
+	uint64_t n = 0;
+
+	if (read(t->irq_fd, &n, sizeof(n)) != sizeof(n))
+		n = 0;
+	return n;
+}
+
+/*
+ * Isolated mode, coalesce=20 ms (the relay's interrupt coalescing).
+ * With a back-end that holds its requests (timer path): a kick opens a
+ * window, the guest's kicks go off and no interrupt comes before the
+ * timer; a request the guest adds meanwhile (without a kick) is relayed at
+ * the timer, which ends the window and, the driver having streamed, opens
+ * another; the next, quiet, timer closes it and turns kicks back on.  With capvm's blk back-end (idle path): four reads
+ * in one kick complete with ONE interrupt, the window ending as soon as
+ * nothing is left at the back-end, kicks back on, data right.
+ */
+static void coalescing_session(bool stalling)
+{
+	struct session s = { .kick = -1, .call = -1 };
+	struct vu_proxy_options po = { .mem = VU_PROXY_MEM_ISOLATED, .bounce_size = 1 << 20,
+				       .coalesce_us = 20000 };
+	struct guest_mem mem = { 0 };
+	struct virtio_mmio *t = NULL;
+	struct listen_arg arg = { .listen_fd = -1, .conn = -1 };
+	struct virtio_device *dev = NULL;
+	pthread_t th;
+	bool thread_started = false;
+	char err[256] = "";
+	int ram_fd = -1;
+
+	if (!proxy_backend_setup(&s, &arg, &po, &mem, &ram_fd, stalling ? "vcs" : "vci", true))
+		goto out;
+	thread_started = pthread_create(&th, NULL, stalling ? accept_stall_thread : accept_serve_thread,
+					&arg) == 0;
+	CHECK(thread_started);
+	dev = vu_proxy_create(&po, VIRTIO_ID_BLOCK, &mem, NULL, "vuc0", err, sizeof(err));
+	CHECK(dev != NULL);
+	if (!dev)
+		goto out;
+	t = virtio_mmio_create(dev, 0x1000, 5);
+	CHECK(t != NULL);
+	if (!t)
+		goto out;
+	guest_driver_init(t);
+	const struct vu_proxy_stats *st = vu_proxy_stats(dev);
+	struct virtq_used *u = (struct virtq_used *)(s.ram + USED_OFF);
+	irqs_taken(t);
+	if (stalling) {
+		replay_push(s.ram, 0, 0 /* VIRTIO_BLK_T_IN */, 12);
+		mmio_w(t, 0x50, 0);
+		virtio_mmio_poll(t, 5);
+		CHECK_EQ(st->windows, 1);
+		CHECK_EQ(st->requests, 1);
+		CHECK(__atomic_load_n(&u->flags, __ATOMIC_ACQUIRE) & VIRTQ_USED_F_NO_NOTIFY);
+		CHECK_EQ(irqs_taken(t), 0);
+		replay_push(s.ram, 1, 0, 12);              /* kicks are off: no kick */
+		for (int i = 0; i < 10 && st->requests < 2; i++)
+			virtio_mmio_poll(t, 10);
+		CHECK_EQ(st->requests, 2);                 /* taken at the timer */
+		CHECK_EQ(st->windows, 1);                  /* the window goes on */
+		CHECK(__atomic_load_n(&u->flags, __ATOMIC_ACQUIRE) & VIRTQ_USED_F_NO_NOTIFY);
+		for (int i = 0; i < 20 && (__atomic_load_n(&u->flags, __ATOMIC_ACQUIRE) &
+					   VIRTQ_USED_F_NO_NOTIFY); i++)
+			virtio_mmio_poll(t, 10);
+		CHECK_EQ(__atomic_load_n(&u->flags, __ATOMIC_ACQUIRE) & VIRTQ_USED_F_NO_NOTIFY, 0);
+		CHECK_EQ(st->idle_window_ends, 0);
+		CHECK_EQ(st->window_requests, 2);
+		CHECK_EQ(u->idx, 0);                       /* nothing completed: the back-end holds them */
+	} else {
+		for (unsigned i = 0; i < 4; i++)
+			replay_push(s.ram, i, 0 /* VIRTIO_BLK_T_IN */, 12);
+		mmio_w(t, 0x50, 0);
+		CHECK(proxy_wait_used(t, s.ram, 4));
+		for (unsigned i = 0; i < 4; i++)
+			CHECK(s.ram[REPLAY_STATUS(i)] == 0 && s.ram[REPLAY_DATA(i)] == 0x33 &&
+			      s.ram[REPLAY_DATA(i) + 511] == 0x33);
+		CHECK_EQ(irqs_taken(t), 1);
+		CHECK_EQ(st->windows, 1);
+		CHECK_EQ(st->window_requests, 4);
+		CHECK_EQ(st->idle_window_ends, 1);
+		CHECK_EQ(__atomic_load_n(&u->flags, __ATOMIC_ACQUIRE) & VIRTQ_USED_F_NO_NOTIFY, 0);
+		virtio_mmio_poll(t, 30);                   /* no late interrupt from the timer */
+		CHECK_EQ(irqs_taken(t), 0);
+	}
+	CHECK_EQ(virtio_status(dev) & VIRTIO_STATUS_DEVICE_NEEDS_RESET, 0);
+	if (test_case_failed)
+		printf("  last error: %s\n", err);
+out:
+	virtio_mmio_destroy(t);
+	if (!t && dev)
+		virtio_device_destroy(dev);
+	if (thread_started) {
+		int c = __atomic_load_n(&arg.conn, __ATOMIC_ACQUIRE);
+		if (c >= 0)
+			shutdown(c, SHUT_RDWR);
+		pthread_join(th, NULL);
+	}
+	proxy_backend_teardown(&s, &arg, &po, ram_fd);
+	unlink(s.image);
+}
+
+TEST(proxy_isolated_coalescing_timer)
+{
+	coalescing_session(true);
+}
+
+TEST(proxy_isolated_coalescing_idle)
+{
+	coalescing_session(false);
+}
+
 TEST(proxy_parse)
 {
 	struct vu_proxy_options o;
@@ -1056,6 +1171,16 @@ TEST(proxy_parse)
 	CHECK_EQ(vu_proxy_parse("vhost-user=/s,mem=shared,bounce=64M", &o, err, sizeof(err)), -1);
 	CHECK_EQ(vu_proxy_parse("vhost-user=/s,mem=isolated,bounce=100", &o, err, sizeof(err)), -1);
 	CHECK_EQ(vu_proxy_parse("vhost-user=/s,mem=isolated,bounce=4G", &o, err, sizeof(err)), -1);
+	CHECK_EQ(vu_proxy_parse("vhost-user=/s", &o, err, sizeof(err)), 1);
+	CHECK_EQ(o.coalesce_us, VU_PROXY_COALESCE_DEVICE_DEFAULT);
+	CHECK_EQ(vu_proxy_parse("vhost-user=/s,coalesce=0", &o, err, sizeof(err)), 1);
+	CHECK_EQ(o.coalesce_us, 0);
+	CHECK_EQ(vu_proxy_parse("vhost-user=/s,mem=isolated,coalesce=500", &o, err, sizeof(err)), 1);
+	CHECK_EQ(o.coalesce_us, 500);
+	CHECK_EQ(vu_proxy_parse("vhost-user=/s,coalesce=", &o, err, sizeof(err)), -1);
+	CHECK_EQ(vu_proxy_parse("vhost-user=/s,coalesce=5ms", &o, err, sizeof(err)), -1);
+	CHECK_EQ(vu_proxy_parse("vhost-user=/s,coalesce=100001", &o, err, sizeof(err)), -1);
+	CHECK_EQ(vu_proxy_parse("vhost-user=/s,mem=shared,coalesce=100", &o, err, sizeof(err)), -1);
 	char longpath[200];
 	memset(longpath, 'a', sizeof(longpath));
 	memcpy(longpath, "vhost-user=", 11);
@@ -1077,5 +1202,7 @@ int main(void)
 	RUN(proxy_shared_memory);
 	RUN(proxy_isolated_bounce_window);
 	RUN(proxy_isolated_replay);
+	RUN(proxy_isolated_coalescing_timer);
+	RUN(proxy_isolated_coalescing_idle);
 	return test_exit();
 }
