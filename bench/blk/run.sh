@@ -23,6 +23,11 @@
 # the VMM variants (see start_vmm below; default "capvm qemu"),
 # BENCH_BLK_HOST_CPUS the test host's vCPUs (default 2: the VMM's I/O thread
 # gets a CPU of its own, as on any real host; 1 makes it share the guest's).
+# BENCH_BLK_PIN=1 (with 2 or more test-host CPUs) pins every VMM the same
+# way: the guest's vCPU thread on CPU 0, the VMM's other threads and any
+# back-end process on CPU 1 (capvm: --affinity 0 --io-affinity 1 and
+# taskset for the back-end; QEMU, which has no option for it: taskset on
+# its threads once the guest is up, "CPU 0/KVM" on 0, the rest on 1).
 # Around each job the guest prints marks; at each mark this script reads
 # KVM's debugfs counters (/sys/kernel/debug/kvm/*, sums over live VMs), so
 # that the exits of the job's window are known while the VM is alive.
@@ -50,8 +55,9 @@ done
 : "${BENCH_BLK_VMMS:=${CAPVM_BENCH_BLK_VMMS:-capvm qemu}}"
 : "${BENCH_BLK_RUNTIME:=${CAPVM_BENCH_BLK_RUNTIME:-}}"
 : "${BENCH_BLK_HOST_CPUS:=${CAPVM_BENCH_BLK_HOST_CPUS:-2}}"
+: "${BENCH_BLK_PIN:=${CAPVM_BENCH_BLK_PIN:-0}}"
 export CAPVM_BENCH_BLK_VMMS=$BENCH_BLK_VMMS CAPVM_BENCH_BLK_RUNTIME=$BENCH_BLK_RUNTIME \
-	CAPVM_BENCH_BLK_HOST_CPUS=$BENCH_BLK_HOST_CPUS
+	CAPVM_BENCH_BLK_HOST_CPUS=$BENCH_BLK_HOST_CPUS CAPVM_BENCH_BLK_PIN=$BENCH_BLK_PIN
 if [ $quick -eq 1 ]; then
 	: "${iters:=1}" "${trace:=0}"; runtime=3
 else
@@ -119,8 +125,19 @@ trace_stop() {  # trace_stop FILE-PREFIX
 	done
 }
 
+# pin_qemu PID: QEMU's vCPU thread on CPU 0, all its other threads on CPU 1.
+pin_qemu() {
+	local t comm
+	for t in /proc/"$1"/task/*; do
+		comm=$(cat "$t/comm" 2>/dev/null) || continue
+		if [[ $comm == "CPU "*"/KVM" ]]; then taskset -p -c 0 "${t##*/}"; else taskset -p -c 1 "${t##*/}"; fi
+	done > /dev/null
+}
+
 # at_mark NAME: called at each CAPVM-FIO-MARK line while the guest sleeps.
+# (boot's $pid and one's $vmm are visible here.)
 at_mark() {
+	[ "$1" = idle-begin ] && [ "$PIN" = 1 ] && [ "$vmm" = qemu ] && pin_qemu "$pid"
 	echo "$1 $EPOCHREALTIME $(read_counters)" >> "$MARKS"
 	if [ -n "$TRACE_PREFIX" ]; then
 		case $1 in
@@ -172,21 +189,27 @@ boot() {
 #   capvm-shared    the VMM as vhost-user front-end, `capvm backend blk` in
 #                   another process mapping all guest RAM (--mem-shared)
 #   capvm-isolated  the same, the back-end seeing only a bounce window
+#   capvm-isolated-nocoal  the same with the relay's coalescing off (coalesce=0)
 #   qemu            QEMU 7.2 microvm, virtio-blk-device, aio=io_uring
 VMMS=($BENCH_BLK_VMMS)
 for v in "${VMMS[@]}"; do
-	case $v in capvm|capvm-nocoal|capvm-coal[1-9]*|capvm-shared|capvm-isolated|qemu) ;;
+	case $v in capvm|capvm-nocoal|capvm-coal[1-9]*|capvm-shared|capvm-isolated|capvm-isolated-nocoal|qemu) ;;
 	*) echo "$0: unknown VMM variant '$v' in BENCH_BLK_VMMS" >&2; exit 2 ;;
 	esac
 	[[ $v != capvm-coal* || ${v#capvm-coal} =~ ^[0-9]+$ ]] ||
 		{ echo "$0: capvm-coalN needs a number of µs, not '$v'" >&2; exit 2; }
 done
 
+PIN=0 PIN_CAPVM=() PIN_BACKEND=()
+if [ "$BENCH_BLK_PIN" = 1 ] && [ "$(nproc)" -ge 2 ]; then
+	PIN=1 PIN_CAPVM=(--affinity 0 --io-affinity 1) PIN_BACKEND=(taskset -c 1)
+fi
+
 # back_end_start: `capvm backend blk` on the image, waits for its socket.
 back_end_start() {
 	local sock=$T/backend.sock i
 	rm -f "$sock"
-	"$CAPVM" backend blk --socket "$sock" --image "$loopdev,cache=none" > "$T/backend.log" 2>&1 &
+	"${PIN_BACKEND[@]}" "$CAPVM" backend blk --socket "$sock" --image "$loopdev,cache=none" > "$T/backend.log" 2>&1 &
 	BACKEND_PID=$!
 	E2E_PIDS+=("$BACKEND_PID")
 	for i in $(seq 300); do [ -S "$sock" ] && return 0; sleep 0.1; done
@@ -201,15 +224,16 @@ back_end_stop() {
 
 start_vmm() {  # start_vmm VMM CONSOLE
 	local -a run=("$CAPVM" run --kernel "$CAPVM_VMLINUX" --initrd "$CAPVM_BLK_INITRD"
-		--cmdline "$CMDLINE" --mem "${MEM_MIB}M" --cpus 1)
+		--cmdline "$CMDLINE" --mem "${MEM_MIB}M" --cpus 1 "${PIN_CAPVM[@]}")
 	case $1 in
 	capvm) boot "$2" "${run[@]}" --disk "$loopdev,cache=none" ;;
 	capvm-nocoal) boot "$2" "${run[@]}" --disk "$loopdev,cache=none,coalesce=0" ;;
 	capvm-coal*) boot "$2" "${run[@]}" --disk "$loopdev,cache=none,coalesce=${1#capvm-coal}" ;;
-	capvm-shared|capvm-isolated)
+	capvm-shared|capvm-isolated|capvm-isolated-nocoal)
+		local vu=mem=${1#capvm-}
+		[ "$1" = capvm-isolated-nocoal ] && vu=mem=isolated,coalesce=0
 		back_end_start || { RC=1; return; }
-		boot "$2" "${run[@]}" --mem-shared \
-			--disk "vhost-user=$T/backend.sock,mem=${1#capvm-}"
+		boot "$2" "${run[@]}" --mem-shared --disk "vhost-user=$T/backend.sock,$vu"
 		back_end_stop ;;
 	qemu)
 		CAPVM_INITRD=$CAPVM_BLK_INITRD qemu_microvm_cmd 1 "$MEM_MIB" "$CAPVM_VMLINUX" "$CMDLINE" \
@@ -318,6 +342,7 @@ trace_report() {
 	echo "# kernel $(basename "$CAPVM_VMLINUX") (PVH), ${MEM_MIB} MiB, 1 vCPU, image ${IMG_MIB} MiB (tmpfs file via $loopdev)," \
 		"$(uname -r) host KVM $( [ -n "${CAPVM_IN_TESTHOST:-}" ] && echo "(test host: nested kvm_amd under QEMU TCG, $(nproc) vCPU)")"
 	echo "# capvm: $("$CAPVM" version 2>/dev/null | head -n 1), --disk $loopdev,cache=none; variants: ${VMMS[*]}"
+	[ "$PIN" = 1 ] && echo "# pinned: vCPU thread on CPU 0, other VMM threads and back-ends on CPU 1"
 	echo "# qemu: $(qemu-system-x86_64 --version | head -n 1), -drive cache=none,aio=io_uring -device virtio-blk-device"
 	echo "# guest: fio --direct=1 --iodepth=32 --time_based --runtime=$runtime; randread --bs=4k, seqread --bs=128k"
 } | tee "$report"

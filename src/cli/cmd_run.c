@@ -21,6 +21,7 @@
 #include "common/chardev.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "virtio/iothread.h"
 
 static void run_usage(FILE *f)
 {
@@ -42,6 +43,8 @@ static void run_usage(FILE *f)
 "  --log FILE           also append log lines to FILE (reopened on SIGHUP)\n"
 "  --affinity LIST      pin vCPU threads: CPU list like 0,2-3 (one CPU per vCPU\n"
 "                       when the list is long enough, else all vCPUs share it)\n"
+"  --io-affinity LIST   pin the device I/O threads (and their io_uring workers)\n"
+"                       to a CPU list, e.g. the CPUs the vCPUs do not use\n"
 "  --priority N         seL4-style priority 0..255 for vCPU threads (nice 19..-20)\n"
 "  --dataport NAME,gpa=ADDR,size=SIZE,fd=N|path=FILE\n"
 "                       map a shared memory object into the guest (repeatable)\n"
@@ -239,7 +242,7 @@ static int precheck_images(const struct vm_config *cfg)
 
 enum {
 	OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_MEM, OPT_CPUS, OPT_HUGEPAGES, OPT_CONSOLE,
-	OPT_NAME, OPT_REBOOT, OPT_LOG, OPT_AFFINITY, OPT_PRIORITY, OPT_DATAPORT, OPT_MEM_SHARED,
+	OPT_NAME, OPT_REBOOT, OPT_LOG, OPT_AFFINITY, OPT_IO_AFFINITY, OPT_PRIORITY, OPT_DATAPORT, OPT_MEM_SHARED,
 	OPT_DISK, OPT_RNG, OPT_MONITOR, OPT_QMP, OPT_CONSOLE_LOG,
 	OPT_NET, OPT_VCONSOLE, OPT_WATCHDOG, OPT_WATCHDOG_TIMEOUT,
 };
@@ -257,6 +260,7 @@ static const struct option run_options[] = {
 	{ "reboot", required_argument, NULL, OPT_REBOOT },
 	{ "log", required_argument, NULL, OPT_LOG },
 	{ "affinity", required_argument, NULL, OPT_AFFINITY },
+	{ "io-affinity", required_argument, NULL, OPT_IO_AFFINITY },
 	{ "priority", required_argument, NULL, OPT_PRIORITY },
 	{ "dataport", required_argument, NULL, OPT_DATAPORT },
 	{ "mem-shared", no_argument, NULL, OPT_MEM_SHARED },
@@ -336,6 +340,16 @@ int cmd_run(int argc, char **argv)
 				return VM_EXIT_ERROR;
 			}
 			break;
+		case OPT_IO_AFFINITY: {
+			int cpus[VM_MAX_CPUS], n = parse_cpu_list(optarg, cpus, VM_MAX_CPUS);
+			if (n <= 0) {
+				fprintf(stderr, "capvm run: --io-affinity %s: expected CPUs of this host "
+					"(0-%ld), like 0,2-3\n", optarg, sysconf(_SC_NPROCESSORS_CONF) - 1);
+				return VM_EXIT_ERROR;
+			}
+			iothread_set_affinity(cpus, n);
+			break;
+		}
 		case OPT_PRIORITY:
 			if (parse_uint(optarg, 0, 255, &v)) {
 				fprintf(stderr, "capvm run: --priority %s: expected 0..255\n", optarg);

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -144,14 +145,32 @@ int iothread_run_once(struct iothread *iot, int timeout_ms)
 	return n < 0 ? (errno == EINTR ? 0 : -1) : n;
 }
 
+/* --io-affinity: the CPUs of every I/O thread (process-wide, set before they start) */
+static cpu_set_t io_cpus;
+static bool io_cpus_set;
+
+void iothread_set_affinity(const int *cpus, int n)
+{
+	CPU_ZERO(&io_cpus);
+	for (int i = 0; i < n; i++)
+		if (cpus[i] >= 0 && cpus[i] < CPU_SETSIZE)
+			CPU_SET(cpus[i], &io_cpus);
+	io_cpus_set = n > 0;
+}
+
 int iothread_start(struct iothread *iot)
 {
+	pthread_attr_t attr;
 	char name[16];
 	int err;
 
 	if (iot->started)
 		return 0;
-	err = pthread_create(&iot->thread, NULL, iothread_main, iot);
+	pthread_attr_init(&attr);
+	if (io_cpus_set && (err = pthread_attr_setaffinity_np(&attr, sizeof(io_cpus), &io_cpus)))
+		log_warn(iot->dev->name, "cannot pin the I/O thread: %s", strerror(err));
+	err = pthread_create(&iot->thread, &attr, iothread_main, iot);
+	pthread_attr_destroy(&attr);
 	if (err) {
 		log_error(iot->dev->name, "cannot start I/O thread: %s", strerror(err));
 		return -1;

@@ -18,6 +18,12 @@ struct iothread;
  * dev->fds[].  Nothing runs until iothread_start().  NULL on failure.
  */
 struct iothread *iothread_create(struct virtio_device *dev, const int *kick_fds, int nr_kick);
+/*
+ * Pin the I/O threads started from now on to these CPUs (capvm run
+ * --io-affinity), e.g. away from the vCPUs; n == 0 lifts it.  Their
+ * io_uring workers inherit it.
+ */
+void iothread_set_affinity(const int *cpus, int n);
 /* Start the thread (name shows in /proc as "io-<dev name>").  0 or -1. */
 int iothread_start(struct iothread *iot);
 /*
