@@ -79,6 +79,7 @@ int vu_proxy_parse(const char *spec, struct vu_proxy_options *o, char *err, size
 	}
 	strcpy(o->socket, tok);
 	bool bounce_given = false;
+	uint64_t v;
 	while ((tok = strtok_r(NULL, ",", &save))) {
 		if (!strcmp(tok, "mem=shared")) {
 			o->mem = VU_PROXY_MEM_SHARED;
@@ -93,20 +94,14 @@ int vu_proxy_parse(const char *spec, struct vu_proxy_options *o, char *err, size
 			}
 			bounce_given = true;
 		} else if (!strncmp(tok, "reconnect=", 10)) {
-			char *end;
-			errno = 0;
-			unsigned long v = strtoul(tok + 10, &end, 10);
-			if (!tok[10] || *end || errno || v > VU_PROXY_RECONNECT_MAX_S) {
+			if (parse_uint(tok + 10, 0, VU_PROXY_RECONNECT_MAX_S, &v)) {
 				rc = err_fail(err, errlen, "reconnect=%s: expected seconds from 0 to %d",
 					      tok + 10, VU_PROXY_RECONNECT_MAX_S);
 				goto out;
 			}
 			o->reconnect_s = (unsigned)v;
 		} else if (!strncmp(tok, "coalesce=", 9)) {
-			char *end;
-			errno = 0;
-			unsigned long v = strtoul(tok + 9, &end, 10);
-			if (!tok[9] || *end || errno || v > BLK_COALESCE_MAX_US) {
+			if (parse_uint(tok + 9, 0, BLK_COALESCE_MAX_US, &v)) {
 				rc = err_fail(err, errlen, "coalesce=%s: expected microseconds, 0 (off) to %d",
 					      tok + 9, BLK_COALESCE_MAX_US);
 				goto out;

@@ -867,6 +867,46 @@ static void replay_push(uint8_t *ram, unsigned i, uint32_t type, uint64_t sector
 }
 
 /*
+ * An isolated-mode proxy for a blk back-end (at po->socket) on a virtio-mmio
+ * transport, the guest's driver set up: the transport, or NULL (*dev set
+ * when the device came up).
+ */
+static struct virtio_mmio *isolated_proxy_start(struct vu_proxy_options *po, struct guest_mem *mem,
+						const char *name, struct virtio_device **dev,
+						char *err, size_t errlen)
+{
+	struct virtio_mmio *t;
+
+	*dev = vu_proxy_create(po, VIRTIO_ID_BLOCK, mem, NULL, name, err, errlen);
+	CHECK(*dev != NULL);
+	if (!*dev)
+		return NULL;
+	t = virtio_mmio_create(*dev, 0x1000, 5);
+	CHECK(t != NULL);
+	if (t)
+		guest_driver_init(t);
+	return t;
+}
+
+/* The end of an isolated-proxy test: transport, device, back-end thread, files. */
+static void isolated_proxy_end(struct virtio_mmio *t, struct virtio_device *dev, struct session *s,
+			       struct listen_arg *arg, const struct vu_proxy_options *po, int ram_fd,
+			       pthread_t th, bool thread_started)
+{
+	virtio_mmio_destroy(t);
+	if (!t && dev)
+		virtio_device_destroy(dev);
+	if (thread_started) {
+		int c = __atomic_load_n(&arg->conn, __ATOMIC_ACQUIRE);
+		if (c >= 0)
+			shutdown(c, SHUT_RDWR);
+		pthread_join(th, NULL);
+	}
+	proxy_backend_teardown(s, arg, po, ram_fd);
+	unlink(s->image);
+}
+
+/*
  * Isolated mode, reconnect=2: three requests (two writes, one read) are in
  * flight at a back-end that dies after scribbling over the whole window; a
  * fourth arrives while it is gone.  The new back-end gets the three
@@ -886,7 +926,7 @@ TEST(proxy_isolated_replay)
 	struct listen_arg arg = { .listen_fd = -1, .conn = -1 };
 	struct virtio_device *dev = NULL;
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	pthread_t th;
+	pthread_t th = 0;
 	bool thread_started = false;
 	char err[256] = "";
 	uint8_t sector[512];
@@ -899,15 +939,9 @@ TEST(proxy_isolated_replay)
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", po.socket);  /* for the re-listen */
 	thread_started = pthread_create(&th, NULL, accept_stall_thread, &arg) == 0;
 	CHECK(thread_started);
-	dev = vu_proxy_create(&po, VIRTIO_ID_BLOCK, &mem, NULL, "vur0", err, sizeof(err));
-	CHECK(dev != NULL);
-	if (!dev)
-		goto out;
-	t = virtio_mmio_create(dev, 0x1000, 5);
-	CHECK(t != NULL);
+	t = isolated_proxy_start(&po, &mem, "vur0", &dev, err, sizeof(err));
 	if (!t)
 		goto out;
-	guest_driver_init(t);
 	const struct vu_proxy_stats *st = vu_proxy_stats(dev);
 
 	/* Three requests reach the stalling back-end and stay there. */
@@ -1019,19 +1053,9 @@ TEST(proxy_isolated_replay)
 	if (test_case_failed)
 		printf("  last error: %s (waited %llu ms)\n", err, (unsigned long long)waited_ms);
 out:
-	virtio_mmio_destroy(t);
-	if (!t && dev)
-		virtio_device_destroy(dev);
-	if (thread_started) {
-		int c = __atomic_load_n(&arg.conn, __ATOMIC_ACQUIRE);
-		if (c >= 0)
-			shutdown(c, SHUT_RDWR);
-		pthread_join(th, NULL);
-	}
-	proxy_backend_teardown(&s, &arg, &po, ram_fd);
+	isolated_proxy_end(t, dev, &s, &arg, &po, ram_fd, th, thread_started);
 	if (img >= 0)
 		close(img);
-	unlink(s.image);
 }
 
 /* Interrupts signalled on the transport's irqfd since the last call. */
@@ -1063,7 +1087,7 @@ static void coalescing_session(bool stalling)
 	struct virtio_mmio *t = NULL;
 	struct listen_arg arg = { .listen_fd = -1, .conn = -1 };
 	struct virtio_device *dev = NULL;
-	pthread_t th;
+	pthread_t th = 0;
 	bool thread_started = false;
 	char err[256] = "";
 	int ram_fd = -1;
@@ -1073,15 +1097,9 @@ static void coalescing_session(bool stalling)
 	thread_started = pthread_create(&th, NULL, stalling ? accept_stall_thread : accept_serve_thread,
 					&arg) == 0;
 	CHECK(thread_started);
-	dev = vu_proxy_create(&po, VIRTIO_ID_BLOCK, &mem, NULL, "vuc0", err, sizeof(err));
-	CHECK(dev != NULL);
-	if (!dev)
-		goto out;
-	t = virtio_mmio_create(dev, 0x1000, 5);
-	CHECK(t != NULL);
+	t = isolated_proxy_start(&po, &mem, "vuc0", &dev, err, sizeof(err));
 	if (!t)
 		goto out;
-	guest_driver_init(t);
 	const struct vu_proxy_stats *st = vu_proxy_stats(dev);
 	struct virtq_used *u = (struct virtq_used *)(s.ram + USED_OFF);
 	irqs_taken(t);
@@ -1126,17 +1144,7 @@ static void coalescing_session(bool stalling)
 	if (test_case_failed)
 		printf("  last error: %s\n", err);
 out:
-	virtio_mmio_destroy(t);
-	if (!t && dev)
-		virtio_device_destroy(dev);
-	if (thread_started) {
-		int c = __atomic_load_n(&arg.conn, __ATOMIC_ACQUIRE);
-		if (c >= 0)
-			shutdown(c, SHUT_RDWR);
-		pthread_join(th, NULL);
-	}
-	proxy_backend_teardown(&s, &arg, &po, ram_fd);
-	unlink(s.image);
+	isolated_proxy_end(t, dev, &s, &arg, &po, ram_fd, th, thread_started);
 }
 
 TEST(proxy_isolated_coalescing_timer)
