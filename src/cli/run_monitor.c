@@ -108,6 +108,34 @@ static int rm_query_block(void *opaque, struct monitor_block *blocks, size_t max
 	return n;
 }
 
+/* block_resize: device "virtioN" (as query-block names it) or "blkN" (as logs do). */
+static int rm_block_resize(void *opaque, const char *device, uint64_t size, char *err, size_t errlen)
+{
+	struct run_monitor *m = opaque;
+	char name[32];
+	int i = -1, used = 0;
+
+	if ((sscanf(device, "virtio%d%n", &i, &used) != 1 && sscanf(device, "blk%d%n", &i, &used) != 1) ||
+	    device[used] || i < 0 || i >= m->devs->nr_disks) {
+		snprintf(err, errlen, "Device '%s' not found", device);
+		return -ENODEV;
+	}
+	snprintf(name, sizeof(name), "blk%d", i);
+	for (int t = 0; t < m->devs->nr_transports; t++) {
+		struct virtio_device *d = m->devs->transports[t]->dev;
+		if (!d || !d->name || strcmp(d->name, name))
+			continue;
+		if (vu_proxy_is(d)) {
+			snprintf(err, errlen, "%s is served by a vhost-user back-end, which owns its image",
+				 device);
+			return -ENOTSUP;
+		}
+		return virtio_blk_resize(d, size, err, errlen) ? -EINVAL : 0;
+	}
+	snprintf(err, errlen, "Device '%s' not found", device);
+	return -ENODEV;
+}
+
 static int add_counter(struct monitor_counter *c, size_t max, int n, const char *name,
 		       uint64_t value)
 {
@@ -212,6 +240,7 @@ static const struct monitor_ops run_monitor_ops = {
 	.query_cpus = rm_query_cpus,
 	.query_block = rm_query_block,
 	.query_counters = rm_query_counters,
+	.block_resize = rm_block_resize,
 };
 
 /* The watchdog fired (main thread): QEMU's WATCHDOG event. */

@@ -306,9 +306,39 @@ static void hmp_info(struct monitor_session *s, const struct hmp_args *a, struct
 			    (int)(a->arglen[1] > 256 ? 256 : a->arglen[1]), a->argv[1]);
 }
 
+/* block_resize DEVICE SIZE: SIZE in bytes or with a K/M/G/T suffix, as in QEMU. */
+static void hmp_block_resize(struct monitor_session *s, const struct hmp_args *a, struct mon_buf *out)
+{
+	char dev[64], size_text[32], err[256] = "";
+	uint64_t size;
+	int ret;
+
+	if (!s->ops->block_resize) {
+		not_supported(out, "block_resize");
+		return;
+	}
+	if (a->argc < 3 || a->arglen[1] >= sizeof(dev) || a->arglen[2] >= sizeof(size_text)) {
+		mon_buf_printf_crlf(out, "Error: usage: block_resize device size\n");
+		return;
+	}
+	memcpy(dev, a->argv[1], a->arglen[1]);
+	dev[a->arglen[1]] = 0;
+	memcpy(size_text, a->argv[2], a->arglen[2]);
+	size_text[a->arglen[2]] = 0;
+	if (parse_size(size_text, 1, &size)) {
+		mon_buf_printf_crlf(out, "Error: invalid size '%s' (bytes, or with K, M, G, T)\n",
+				    size_text);
+		return;
+	}
+	ret = s->ops->block_resize(s->opaque, dev, size, err, sizeof(err));
+	if (ret < 0)
+		print_error(out, ret, err);
+}
+
 static void hmp_help(struct monitor_session *s, const struct hmp_args *a, struct mon_buf *out);
 
 static const struct hmp_cmd hmp_cmds[] = {
+	{ "block_resize", "device size", "resize a block image (grow only)", 2, hmp_block_resize },
 	{ "cont|c", "", "resume emulation", 0, hmp_cont },
 	{ "help|?", "[cmd]", "show the help", 1, hmp_help },
 	{ "info", "[subcommand]", "show various information about the system state", 1, hmp_info },

@@ -127,6 +127,8 @@ struct monitor_ops {
 	int (*query_block)(void *opaque, struct monitor_block *blocks, size_t max);
 	int (*query_network)(void *opaque, struct monitor_nic *nics, size_t max);
 	int (*query_counters)(void *opaque, struct monitor_counter *counters, size_t max);
+	/* Grow block device `device` (a query-block name) to size bytes. */
+	int (*block_resize)(void *opaque, const char *device, uint64_t size, char *err, size_t errlen);
 };
 
 /* What the QMP greeting and query-version report. */

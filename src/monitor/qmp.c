@@ -457,6 +457,41 @@ static struct json_object *qmp_query_name(struct monitor_session *s, struct json
 static struct json_object *qmp_query_commands(struct monitor_session *s, struct json_object *args,
 					      struct qmp_error *e);
 
+/* block_resize {"device": "virtio0", "size": BYTES} (QEMU's node-name is not used here). */
+static struct json_object *qmp_block_resize(struct monitor_session *s, struct json_object *args,
+					    struct qmp_error *e)
+{
+	struct json_object *dev, *size;
+	char err[256] = "";
+	int ret;
+
+	if (!s->ops->block_resize)
+		return not_supported(e, "block_resize");
+	if (!args || !json_object_object_get_ex(args, "device", &dev)) {
+		set_error(e, "GenericError", "Parameter 'device' is missing");
+		return NULL;
+	}
+	if (!json_object_object_get_ex(args, "size", &size)) {
+		set_error(e, "GenericError", "Parameter 'size' is missing");
+		return NULL;
+	}
+	if (!json_object_is_type(dev, json_type_string)) {
+		set_error(e, "GenericError", "Invalid parameter type for 'device', expected: string");
+		return NULL;
+	}
+	if (!json_object_is_type(size, json_type_int) || json_object_get_int64(size) < 0) {
+		set_error(e, "GenericError", "Invalid parameter type for 'size', expected: integer");
+		return NULL;
+	}
+	ret = s->ops->block_resize(s->opaque, json_object_get_string(dev),
+				   (uint64_t)json_object_get_int64(size), err, sizeof(err));
+	if (ret < 0) {
+		set_error(e, "GenericError", "%s", monitor_errmsg(ret, err));
+		return NULL;
+	}
+	return json_object_new_object();
+}
+
 /* HMP over QMP, as `virsh qemu-monitor-command --hmp` uses it. */
 static struct json_object *qmp_hmp_command(struct monitor_session *s, struct json_object *args,
 					   struct qmp_error *e)
@@ -508,6 +543,7 @@ static struct json_object *qmp_hmp_command(struct monitor_session *s, struct jso
 static const char *const no_params[] = { NULL };
 static const char *const capabilities_params[] = { "enable", NULL };
 static const char *const hmp_params[] = { "command-line", "cpu-index", NULL };
+static const char *const block_resize_params[] = { "device", "size", NULL };
 
 struct qmp_cmd {
 	const char *name;
@@ -524,6 +560,7 @@ static const struct qmp_cmd qmp_cmds[] = {
 	{ "query-name", qmp_query_name, no_params },
 	{ "query-commands", qmp_query_commands, no_params },
 	{ "query-counters", qmp_query_counters, no_params },       /* capvm */
+	{ "block_resize", qmp_block_resize, block_resize_params },
 	{ "stop", qmp_stop, no_params },
 	{ "cont", qmp_cont, no_params },
 	{ "system_powerdown", qmp_powerdown, no_params },

@@ -725,6 +725,68 @@ static const struct virtio_device_ops blk_ops = {
 	.destroy = blk_destroy,
 };
 
+/*
+ * Grow the disk (monitor block_resize): a regular file is extended to the
+ * new size (sparse), a block device must already be that large.  The new
+ * capacity goes into config space and the driver gets a configuration
+ * change interrupt; Linux's virtio_blk then re-reads the capacity.
+ * Shrinking is refused: the guest may have data past the new end.
+ */
+int virtio_blk_resize(struct virtio_device *dev, uint64_t bytes, char *err, size_t errlen)
+{
+	struct blk *b;
+	struct stat st;
+	uint64_t have;
+	int rc = -1;
+
+	if (dev->ops != &blk_ops)
+		return fail(err, errlen, "not a virtio-blk device of this VMM");
+	b = blk_of(dev);
+	if (bytes == 0 || bytes % SECTOR_SIZE)
+		return fail(err, errlen, "size %llu is not a positive multiple of 512 bytes",
+			    (unsigned long long)bytes);
+	pthread_mutex_lock(&dev->lock);
+	if (b->opt.readonly) {
+		fail(err, errlen, "%s is read-only", b->name);
+		goto out;
+	}
+	if (bytes / SECTOR_SIZE < b->capacity) {
+		fail(err, errlen, "shrinking %s from %llu to %llu bytes is not supported (the guest "
+		     "may have data past the new end)", b->name,
+		     (unsigned long long)(b->capacity * SECTOR_SIZE), (unsigned long long)bytes);
+		goto out;
+	}
+	if (!b->opt.null_backend) {
+		if (fstat(b->fd, &st) < 0) {
+			fail(err, errlen, "cannot stat %s: %s", b->opt.path, strerror(errno));
+			goto out;
+		}
+		if (S_ISBLK(st.st_mode)) {
+			if (ioctl(b->fd, BLKGETSIZE64, &have) < 0 || have < bytes) {
+				fail(err, errlen, "block device %s is smaller than %llu bytes", b->opt.path,
+				     (unsigned long long)bytes);
+				goto out;
+			}
+		} else if ((uint64_t)st.st_size < bytes &&
+			   (bytes > (uint64_t)INT64_MAX || ftruncate(b->fd, (off_t)bytes) < 0)) {
+			fail(err, errlen, "cannot grow %s to %llu bytes: %s", b->opt.path,
+			     (unsigned long long)bytes, strerror(errno));
+			goto out;
+		}
+	}
+	rc = 0;
+	if (bytes / SECTOR_SIZE == b->capacity)
+		goto out;
+	log_info(b->name, "resized from %llu to %llu bytes", (unsigned long long)(b->capacity * SECTOR_SIZE),
+		 (unsigned long long)bytes);
+	b->capacity = bytes / SECTOR_SIZE;
+	b->config.capacity = b->capacity;
+	virtio_config_changed(dev);
+out:
+	pthread_mutex_unlock(&dev->lock);
+	return rc;
+}
+
 const struct virtio_blk_stats *virtio_blk_stats(const struct virtio_device *dev)
 {
 	/* a block device served elsewhere (vhost-user proxy) has no model here */

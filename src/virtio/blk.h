@@ -68,6 +68,14 @@ int virtio_blk_parse(const char *spec, struct blk_options *o, char *err, size_t 
 struct virtio_device *virtio_blk_create(const struct blk_options *o, const struct guest_mem *mem,
 					const char *name, char *err, size_t errlen);
 
+/*
+ * Grow the disk to bytes (a multiple of 512; shrinking and read-only disks
+ * are refused): extends a regular image file, updates the capacity in
+ * config space and raises a configuration-change interrupt.  Any thread.
+ * 0, or -1 with a message in err.
+ */
+int virtio_blk_resize(struct virtio_device *dev, uint64_t bytes, char *err, size_t errlen);
+
 /* The device's counters; NULL if dev did not come from virtio_blk_create. */
 const struct virtio_blk_stats *virtio_blk_stats(const struct virtio_device *dev);
 

@@ -8,6 +8,9 @@
 #     is unchanged; a discard shrinks the image's allocated blocks;
 #   - a second capvm opening an image in use is refused with a clear error
 #     naming the image;
+#   - the monitor's block_resize grows a disk while the guest runs: the
+#     guest's driver sees the new capacity and reads the new last sector;
+#     shrinking is refused;
 #   - the hostile guest: every attack on an unbound virtio-blk device ends in
 #     DEVICE_NEEDS_RESET (or IOERR for a bad request) and the device works
 #     again after a reset; capvm keeps running and the guest powers off with
@@ -15,7 +18,7 @@
 #     needs-reset event once, for the attacked device only.
 # All checks run in ONE test host boot (see tests/e2e/lib.sh).
 . "$(dirname "$0")/lib.sh"
-e2e_enter_kvm --timeout 400 -- "$0" "$@"
+e2e_enter_kvm --timeout 480 -- "$0" "$@"
 
 VM_TIMEOUT=${CAPVM_E2E_VM_TIMEOUT:-90}
 MEM=256M
@@ -92,6 +95,34 @@ if con blk "^CAPVM-BLK discard-ok" && [ "$freed" -ge $((28 * MIB)) ]; then
 else
 	e2e_fail discard-shrinks-image "discard-ok in console: $(con blk '^CAPVM-BLK discard-ok' && echo yes || echo no), freed $freed bytes (wanted >= 28 MiB)"
 fi
+
+# -------------------------------------------------------------- resize
+# The guest waits for its disk to grow; the monitor's block_resize grows
+# the 16 MiB image to 24 MiB (after refusing to shrink it): the guest's driver sees the new capacity
+# (configuration change interrupt) and reads the new last sector.
+truncate -s $((16 * MIB)) "$T/resize.img"
+"$CAPVM" run --kernel "$CAPVM_VMLINUX" --initrd "$CAPVM_INITRD" --mem "$MEM" \
+	--cmdline "$(e2e_guest_cmdline resize)" --console "file:$T/resize.con" \
+	--disk "$T/resize.img" --monitor "unix:$T/resize.hmp" > "$T/resize.log" 2>&1 < /dev/null &
+resize_vm=$!
+E2E_PIDS+=("$resize_vm")
+if e2e_wait_for "$T/resize.con" "^CAPVM-RESIZE size 32768" "$VM_TIMEOUT"; then
+	refused=$(echo "block_resize virtio0 8M" | timeout 10 nc -q1 -U "$T/resize.hmp" 2>&1)
+	out=$(echo "block_resize virtio0 24M" | timeout 10 nc -q1 -U "$T/resize.hmp" 2>&1)
+	e2e_wait_for "$T/resize.con" "^CAPVM-RESIZE last-sector" 60
+fi
+wait "$resize_vm"
+RC=$?
+cp "$T/resize.con" "$CAPVM_OUT/resize.console.log" 2>/dev/null
+cp "$T/resize.log" "$CAPVM_OUT/resize.capvm.log"
+E2E_WHY="status $RC, monitor said '$(tr '\r\n' '  ' <<< "${out:-}")', console: $(grep -a CAPVM-RESIZE "$T/resize.con" | tr '\n' '|')"
+e2e_check resize-guest-sees-new-capacity con resize "^CAPVM-RESIZE new-size 49152"
+e2e_check resize-kernel-logs-capacity-change con resize "^CAPVM-RESIZE kernel-noticed"
+e2e_check resize-new-last-sector-reads con resize "^CAPVM-RESIZE last-sector-ok"
+e2e_check resize-image-grown [ "$(stat -c %s "$T/resize.img")" -eq $((24 * MIB)) ]
+E2E_WHY="monitor said '$(tr '\r\n' '  ' <<< "${refused:-}")'"
+e2e_check resize-shrink-refused grep -q "Error: shrinking" <<< "${refused:-}"
+e2e_check resize-guest-exits-cleanly [ "$RC" -eq 0 ]
 
 # ------------------------------------------------------- second opener
 # capvm #1 holds lock.img while its guest pauses; capvm #2 must be refused.

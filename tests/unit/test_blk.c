@@ -737,6 +737,52 @@ TEST(interrupt_coalescing)
 	vdrv_destroy(&d);
 }
 
+/*
+ * block_resize: growing the disk extends the image file, puts the new
+ * capacity in config space, bumps the config generation and raises a
+ * configuration-change interrupt; the new sectors are readable.  Shrinking,
+ * a size that is not a multiple of 512 and a read-only disk are refused.
+ */
+TEST(resize)
+{
+	struct vblk_req r = { 0 };
+	char err[256];
+	uint64_t cap, buf;
+	uint32_t gen;
+	struct stat st;
+
+	CHECK(setup("", ~0ULL) == 0);
+	gen = vdrv_read32(&d, VDRV_CONFIG_GENERATION);
+	vdrv_ack_irq(&d);
+	CHECK_EQ(virtio_blk_resize(dev, (IMG_SECTORS + 2048) * 512ULL, err, sizeof(err)), 0);
+	virtio_mmio_read(d.t, VDRV_CONFIG + 0, &cap, 8);
+	CHECK_EQ(cap, IMG_SECTORS + 2048);
+	CHECK(vdrv_read32(&d, VDRV_CONFIG_GENERATION) != gen);
+	CHECK(vdrv_read32(&d, VDRV_INTERRUPT_STATUS) & 2);   /* configuration change */
+	CHECK(stat(img, &st) == 0 && (uint64_t)st.st_size == (IMG_SECTORS + 2048) * 512ULL);
+	buf = vdrv_alloc(&d, 4096, 4096);
+	CHECK_EQ(vblk_do(&d, &r, VBLK_T_IN, IMG_SECTORS + 2040, buf, 4096, NULL), VBLK_S_OK);
+	CHECK_EQ(vblk_do(&d, &r, VBLK_T_IN, IMG_SECTORS + 2048, buf, 512, NULL), VBLK_S_IOERR);
+	/* the same size again: nothing to do, no interrupt */
+	vdrv_ack_irq(&d);
+	gen = vdrv_read32(&d, VDRV_CONFIG_GENERATION);
+	CHECK_EQ(virtio_blk_resize(dev, (IMG_SECTORS + 2048) * 512ULL, err, sizeof(err)), 0);
+	CHECK_EQ(vdrv_read32(&d, VDRV_CONFIG_GENERATION), gen);
+	CHECK_EQ(virtio_blk_resize(dev, IMG_SECTORS * 512ULL, err, sizeof(err)), -1);  /* shrink */
+	CHECK(strstr(err, "shrinking") != NULL);
+	CHECK_EQ(virtio_blk_resize(dev, (IMG_SECTORS + 4096) * 512ULL + 1, err, sizeof(err)), -1);
+	CHECK_EQ(virtio_blk_resize(dev, 0, err, sizeof(err)), -1);
+	virtio_mmio_read(d.t, VDRV_CONFIG + 0, &cap, 8);
+	CHECK_EQ(cap, IMG_SECTORS + 2048);
+	vdrv_destroy(&d);
+	CHECK(truncate(img, IMG_SECTORS * 512ULL) == 0);
+
+	CHECK(setup(",ro", ~0ULL) == 0);
+	CHECK_EQ(virtio_blk_resize(dev, (IMG_SECTORS + 2048) * 512ULL, err, sizeof(err)), -1);
+	CHECK(strstr(err, "read-only") != NULL);
+	vdrv_destroy(&d);
+}
+
 int main(void)
 {
 	log_set_level(LOG_ERROR);
@@ -766,6 +812,7 @@ int main(void)
 	RUN(more_requests_than_slots);
 	RUN(reset_under_load_with_iothread);
 	RUN(interrupt_coalescing);
+	RUN(resize);
 	unlink(img);
 	return test_exit();
 }

@@ -536,6 +536,36 @@ TEST(output_cap)
 
 /* ---- addresses ---- */
 
+/* block_resize over HMP (size with a suffix) and QMP (bytes), and its errors. */
+TEST(block_resize)
+{
+	start(MONITOR_HMP, &fake_ops);
+	take();
+	CHECK_STR(hmp("block_resize virtio0 2G\n"), "(qemu) ");
+	CHECK_STR(vm.resized_device, "virtio0");
+	CHECK_EQ(vm.resized_size, 2ULL << 30);
+	CHECK_STR(hmp("block_resize virtio0 1073741824\n"), "(qemu) ");
+	CHECK_EQ(vm.resized_size, 1ULL << 30);
+	CHECK_STR(hmp("block_resize virtio7 1G\n"), "Error: Device 'virtio7' not found\r\n(qemu) ");
+	CHECK_STR(hmp("block_resize virtio0 lots\n"),
+		  "Error: invalid size 'lots' (bytes, or with K, M, G, T)\r\n(qemu) ");
+	CHECK_STR(hmp("block_resize virtio0\n"), "Error: usage: block_resize device size\r\n(qemu) ");
+
+	qmp_start_negotiated();
+	CHECK_STR(qmp("{\"execute\": \"block_resize\", \"arguments\": {\"device\": \"virtio0\", "
+		      "\"size\": 4294967296}}"), "{\"return\": {}}\r\n");
+	CHECK_EQ(vm.resized_size, 4ULL << 30);
+	CHECK_STR(qmp("{\"execute\": \"block_resize\", \"arguments\": {\"device\": \"virtio0\"}}"),
+		  "{\"error\": {\"class\": \"GenericError\", \"desc\": \"Parameter 'size' is missing\"}}\r\n");
+	CHECK_STR(qmp("{\"execute\": \"block_resize\", \"arguments\": {\"device\": \"virtio0\", "
+		      "\"size\": \"1G\"}}"),
+		  "{\"error\": {\"class\": \"GenericError\", \"desc\": \"Invalid parameter type for "
+		  "'size', expected: integer\"}}\r\n");
+	CHECK_STR(qmp("{\"execute\": \"block_resize\", \"arguments\": {\"device\": \"nope\", "
+		      "\"size\": 512}}"),
+		  "{\"error\": {\"class\": \"GenericError\", \"desc\": \"Device 'nope' not found\"}}\r\n");
+}
+
 TEST(address_parsing)
 {
 	struct monitor_address a;
@@ -613,6 +643,7 @@ int main(void)
 	RUN(qmp_eof_and_quit);
 	RUN(qmp_events);
 	RUN(output_cap);
+	RUN(block_resize);
 	RUN(address_parsing);
 	session_destroy(&sess);
 	return test_exit();

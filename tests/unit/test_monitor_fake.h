@@ -17,6 +17,8 @@ struct fake_vm {
 	pthread_mutex_t lock;
 	enum monitor_runstate state;
 	int stops, conts, powerdowns, resets, quits;
+	char resized_device[32];        /* last block_resize */
+	uint64_t resized_size;
 	struct monitor *mon;            /* for events; NULL in session tests */
 };
 
@@ -140,6 +142,21 @@ static int fake_counters(void *o, struct monitor_counter *c, size_t max)
 	return 2;
 }
 
+static int fake_block_resize(void *o, const char *device, uint64_t size, char *err, size_t errlen)
+{
+	struct fake_vm *vm = fake_of(o);
+
+	if (strcmp(device, "virtio0")) {
+		snprintf(err, errlen, "Device '%s' not found", device);
+		return -ENODEV;
+	}
+	pthread_mutex_lock(&vm->lock);
+	snprintf(vm->resized_device, sizeof(vm->resized_device), "%s", device);
+	vm->resized_size = size;
+	pthread_mutex_unlock(&vm->lock);
+	return 0;
+}
+
 static const struct monitor_ops fake_ops = {
 	.get_status = fake_status,
 	.stop = fake_stop,
@@ -151,6 +168,7 @@ static const struct monitor_ops fake_ops = {
 	.query_block = fake_block,
 	.query_network = fake_network,
 	.query_counters = fake_counters,
+	.block_resize = fake_block_resize,
 };
 
 static inline void fake_init(struct fake_vm *vm)
