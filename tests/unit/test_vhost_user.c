@@ -576,20 +576,25 @@ static uint32_t mmio_r(struct virtio_mmio *t, uint64_t off)
  * The guest's side through the virtio-mmio registers: negotiate VERSION_1
  * only, set up queue 0 in s->ram, DRIVER_OK.
  */
-static void guest_driver_init(struct virtio_mmio *t)
+static void guest_driver_init_size(struct virtio_mmio *t, uint32_t qsize)
 {
 	mmio_w(t, 0x70, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
 	mmio_w(t, 0x24, 1);
 	mmio_w(t, 0x20, 1);                               /* VERSION_1 */
 	mmio_w(t, 0x70, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK);
 	mmio_w(t, 0x30, 0);
-	mmio_w(t, 0x38, QSIZE);
+	mmio_w(t, 0x38, qsize);
 	mmio_w(t, 0x80, (uint32_t)(RAM_GPA + DESC_OFF));
 	mmio_w(t, 0x90, (uint32_t)(RAM_GPA + AVAIL_OFF));
 	mmio_w(t, 0xa0, (uint32_t)(RAM_GPA + USED_OFF));
 	mmio_w(t, 0x44, 1);
 	mmio_w(t, 0x70, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
 	       VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK);
+}
+
+static void guest_driver_init(struct virtio_mmio *t)
+{
+	guest_driver_init_size(t, QSIZE);
 }
 
 /* Wait (running the device's I/O in this thread) until used->idx == want. */
@@ -1157,6 +1162,166 @@ TEST(proxy_isolated_coalescing_idle)
 	coalescing_session(false);
 }
 
+/*
+ * Isolated mode under a random load, checking the relay's copies byte by
+ * byte: rounds of up to 16 reads in flight at once, each with 1..4 data
+ * buffers of random sizes at random offsets (the request headers and
+ * status bytes packed, the data keeping its in-page offset in the window,
+ * as buf_place does), completed by capvm's blk back-end in whatever order
+ * its I/O finishes.  Every other byte of guest RAM holds a guard pattern:
+ * a copy back to anything but a chain's own writable buffers, or of the
+ * wrong length, shows up as a changed guard byte; the data must be the
+ * image's bytes at the request's sector.  Run with the relay's interrupt
+ * coalescing on (1 MiB window) and off (small window).  With a window smaller than what
+ * is in flight, requests also wait for window space (below bounce='s
+ * minimum: the proxy itself takes any window that holds one request).
+ */
+#define STRESS_QSIZE  128
+#define STRESS_REQS   16
+#define STRESS_SLOT(i) (0x8000u + 0xf000u * (i))   /* 60 KiB of RAM per request */
+#define STRESS_GUARD  0xa5
+static uint8_t stress_image_byte(uint64_t off) { return (uint8_t)(off * 131 + (off >> 9) * 7 + 1); }
+
+static uint32_t stress_rand(uint32_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 17;
+	*x ^= *x << 5;
+	return *x;
+}
+
+static void proxy_isolated_stress(uint64_t bounce_size, int32_t coalesce_us)
+{
+	struct session s = { .kick = -1, .call = -1 };
+	struct vu_proxy_options po = { .mem = VU_PROXY_MEM_ISOLATED, .bounce_size = bounce_size,
+				       .coalesce_us = coalesce_us };
+	struct guest_mem mem = { 0 };
+	struct virtio_mmio *t = NULL;
+	struct listen_arg arg = { .listen_fd = -1, .conn = -1 };
+	pthread_t th;
+	bool thread_started = false;
+	char err[256] = "";
+	int ram_fd = -1, img;
+	uint32_t rnd = 0x12345678;
+	static uint8_t expect[RAM_SIZE];   /* what guest RAM must hold after a round */
+	static uint8_t image[1 << 20];
+
+	if (!proxy_backend_setup(&s, &arg, &po, &mem, &ram_fd, "vus", false))
+		goto out;
+	for (uint32_t i = 0; i < sizeof(image); i++)
+		image[i] = stress_image_byte(i);
+	img = open(s.image, O_WRONLY);
+	CHECK(img >= 0 && pwrite(img, image, sizeof(image), 0) == (ssize_t)sizeof(image));
+	if (img >= 0)
+		close(img);
+	thread_started = pthread_create(&th, NULL, accept_serve_thread, &arg) == 0;
+	CHECK(thread_started);
+	struct virtio_device *dev = vu_proxy_create(&po, VIRTIO_ID_BLOCK, &mem, NULL, "vus0", err,
+						    sizeof(err));
+	CHECK(dev != NULL);
+	if (!dev)
+		goto out;
+	t = virtio_mmio_create(dev, 0x1000, 5);
+	CHECK(t != NULL);
+	if (!t)
+		goto out;
+	memset(s.ram + DESC_OFF, 0, HDR_OFF - DESC_OFF);
+	guest_driver_init_size(t, STRESS_QSIZE);
+	CHECK_EQ(virtio_status(dev) & VIRTIO_STATUS_DEVICE_NEEDS_RESET, 0);
+
+	struct virtq_desc *d = (struct virtq_desc *)(s.ram + DESC_OFF);
+	struct virtq_avail *a = (struct virtq_avail *)(s.ram + AVAIL_OFF);
+	struct virtq_used *u = (struct virtq_used *)(s.ram + USED_OFF);
+	uint16_t idx = 0;
+	uint32_t want_len[STRESS_QSIZE];
+	unsigned rounds = 0;
+
+	for (unsigned round = 0; round < 300 && !test_case_failed; round++, rounds++) {
+		unsigned nreq = 1 + stress_rand(&rnd) % STRESS_REQS;
+		uint16_t next_desc = 0;
+
+		/* everything from the headers up is guard, except what the round sets */
+		memset(s.ram + HDR_OFF, STRESS_GUARD, RAM_SIZE - HDR_OFF);
+		memcpy(expect, s.ram, RAM_SIZE);
+		for (unsigned r = 0; r < nreq; r++) {
+			uint32_t sectors = 1 + stress_rand(&rnd) % 112;      /* up to 56 KiB */
+			uint64_t sector = stress_rand(&rnd) % (2048 - sectors);
+			uint32_t len = sectors * 512, nseg = 1 + stress_rand(&rnd) % 4;
+			uint32_t pos = STRESS_SLOT(r) + stress_rand(&rnd) % 2048, done = 0;
+			uint32_t hdr[4] = { 0 /* IN */, 0, (uint32_t)sector, 0 };
+			uint16_t head = next_desc;
+
+			memcpy(s.ram + HDR_OFF + 16 * r, hdr, 16);
+			memcpy(expect + HDR_OFF + 16 * r, hdr, 16);
+			d[next_desc] = (struct virtq_desc){ RAM_GPA + HDR_OFF + 16 * r, 16, VIRTQ_DESC_F_NEXT,
+							    (uint16_t)(next_desc + 1) };
+			next_desc++;
+			for (uint32_t g = 0; g < nseg; g++) {
+				uint32_t seg = g + 1 == nseg ? len - done
+					       : (len - done) / (nseg - g) + stress_rand(&rnd) % 64;
+				if (seg > len - done)
+					seg = len - done;
+				if (seg == 0)
+					continue;
+				d[next_desc] = (struct virtq_desc){ RAM_GPA + pos, seg,
+					VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, (uint16_t)(next_desc + 1) };
+				next_desc++;
+				memcpy(expect + pos, image + sector * 512 + done, seg);
+				done += seg;
+				pos += seg + stress_rand(&rnd) % 200;  /* ends within the slot */
+			}
+			d[next_desc] = (struct virtq_desc){ RAM_GPA + STATUS_OFF + 0x10 * r, 1,
+							    VIRTQ_DESC_F_WRITE, 0 };
+			next_desc++;
+			expect[STATUS_OFF + 0x10 * r] = 0;   /* VIRTIO_BLK_S_OK */
+			want_len[head] = len + 1;
+			a->ring[(uint16_t)(idx + r) % STRESS_QSIZE] = head;
+		}
+		__atomic_store_n(&a->idx, (uint16_t)(idx + nreq), __ATOMIC_RELEASE);
+		mmio_w(t, 0x50, 0);
+		idx = (uint16_t)(idx + nreq);
+		for (int i = 0; i < 500 && __atomic_load_n(&u->idx, __ATOMIC_ACQUIRE) != idx; i++)
+			virtio_mmio_poll(t, 10);
+		CHECK_EQ(u->idx, idx);
+		for (unsigned r = 0; r < nreq; r++) {
+			struct virtq_used_elem e = u->ring[(uint16_t)(idx - nreq + r) % STRESS_QSIZE];
+			CHECK(e.id < STRESS_QSIZE && e.len == want_len[e.id]);
+		}
+		/* the rings changed (used entries, indices): compare from the headers up */
+		for (uint32_t i = HDR_OFF; i < RAM_SIZE; i++) {
+			if (s.ram[i] != expect[i]) {
+				printf("  round %u: guest RAM 0x%x is 0x%02x, want 0x%02x\n",
+				       round, i, s.ram[i], expect[i]);
+				test_case_failed = 1;
+				break;
+			}
+		}
+	}
+	const struct vu_proxy_stats *st = vu_proxy_stats(dev);
+	CHECK_EQ(st->backend_errors, 0);
+	CHECK_EQ(virtio_status(dev) & VIRTIO_STATUS_DEVICE_NEEDS_RESET, 0);
+	printf("  %u rounds, %llu requests, %llu window-full waits\n", rounds,
+	       (unsigned long long)st->requests, (unsigned long long)st->bounce_full_waits);
+	if (test_case_failed)
+		printf("  last error: %s\n", err);
+out:
+	virtio_mmio_destroy(t);
+	if (thread_started)
+		pthread_join(th, NULL);
+	proxy_backend_teardown(&s, &arg, &po, ram_fd);
+	unlink(s.image);
+}
+
+TEST(proxy_isolated_stress_1m)
+{
+	proxy_isolated_stress(1 << 20, VU_PROXY_COALESCE_DEVICE_DEFAULT);  /* blk: coalescing on */
+}
+
+TEST(proxy_isolated_stress_small_window)
+{
+	proxy_isolated_stress(192 << 10, 0);  /* 46 data pages: requests of up to 16 wait often */
+}
+
 TEST(proxy_parse)
 {
 	struct vu_proxy_options o;
@@ -1212,5 +1377,7 @@ int main(void)
 	RUN(proxy_isolated_replay);
 	RUN(proxy_isolated_coalescing_timer);
 	RUN(proxy_isolated_coalescing_idle);
+	RUN(proxy_isolated_stress_1m);
+	RUN(proxy_isolated_stress_small_window);
 	return test_exit();
 }
