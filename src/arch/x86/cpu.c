@@ -216,4 +216,14 @@ void cpu_dump_regs(int vcpu_fd, int index)
 	log_error("cpu", "vCPU %d: cs=%04x(base %llx) ss=%04x idt=%llx/%x gdt=%llx/%x", index,
 		  s.cs.selector, s.cs.base, s.ss.selector, s.idt.base, s.idt.limit, s.gdt.base,
 		  s.gdt.limit);
+	/*
+	 * On AMD, KVM answers a shutdown intercept (triple fault) by INITing
+	 * the vCPU (the VMCB is undefined after it), so what we read is the
+	 * reset state, not the state at the fault.  Say so rather than let
+	 * F000:FFF0 pass for where the guest died.
+	 */
+	if (r.rip == 0xfff0 && s.cs.selector == 0xf000 && !(s.cr0 & 1))
+		log_error("cpu", "vCPU %d: (this is the vCPU's reset state: KVM re-initialises it "
+			  "after a triple fault on AMD, so the state at the fault is lost; the host's "
+			  "kvm:kvm_exit trace event shows the guest's rip at the SHUTDOWN exit)", index);
 }
