@@ -10,12 +10,18 @@
 # anything else, so that the host has read the counters before the window's
 # work starts and no console output falls into a window (each job window
 # thus holds ~1 s of idle guest before the I/O).
-# Kernel command line: capvm.fio.runtime=SECONDS (default 10) per job.
-runtime=10
+# Kernel command line: capvm.fio.runtime=SECONDS (default 10) per job;
+# capvm.fio.loops=N (default 1) runs the pair of jobs N times (a soak: many
+# fio starts and exits per boot; the host reads the first window's marks).
+runtime=10 loops=1
 for arg in $(cat /proc/cmdline); do
-	case $arg in capvm.fio.runtime=*) runtime=${arg#capvm.fio.runtime=} ;; esac
+	case $arg in
+	capvm.fio.runtime=*) runtime=${arg#capvm.fio.runtime=} ;;
+	capvm.fio.loops=*) loops=${arg#capvm.fio.loops=} ;;
+	esac
 done
 case $runtime in ''|*[!0-9]*|0) runtime=10 ;; esac
+case $loops in ''|*[!0-9]*|0) loops=1 ;; esac
 
 mark() { echo "CAPVM-FIO-MARK $1"; sleep 1; }
 
@@ -65,5 +71,9 @@ job() {
 	echo "CAPVM-FIO-RESULT $name rc=$rc $(grep '^3;' "/tmp/$name.out" | tail -n 1 | cut -d';' -f1,6-9,16,88,89)"
 	[ $rc -eq 0 ] || echo "CAPVM-FIO-ERROR $name: $(head -c 300 "/tmp/$name.err" | tr '\n' ' ')"
 }
-job randread --rw=randread --bs=4k --norandommap --randrepeat=0
-job seqread --rw=read --bs=128k
+i=0
+while [ $i -lt "$loops" ]; do
+	job randread --rw=randread --bs=4k --norandommap --randrepeat=0
+	job seqread --rw=read --bs=128k
+	i=$((i + 1))
+done
