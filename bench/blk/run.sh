@@ -23,6 +23,16 @@
 # the VMM variants (see start_vmm below; default "capvm qemu"),
 # BENCH_BLK_HOST_CPUS the test host's vCPUs (default 2: the VMM's I/O thread
 # gets a CPU of its own, as on any real host; 1 makes it share the guest's).
+# BENCH_BLK_LOOPS=N runs the guest's pair of jobs N times per boot (a soak,
+# not for figures: a job's fio result is its last run's, its exit counts its
+# first window's).  BENCH_BLK_DIAG=1 keeps
+# evidence of a boot that crashed (triple fault, panic, oops): the test
+# host's kernel messages go to its console, KVM's trace events (kvm_exit
+# with the guest's rip, injections, ...) are recorded in the ftrace ring
+# buffer, and for such a boot the last 20,000 events go to
+# CONSOLE.ktrace next to its console log, with the back-end's log and
+# the test host's dmesg; the test host's /proc/kallsyms (the same kernel
+# as the guest's, which has no System.map) goes to testhost-kallsyms.
 # BENCH_BLK_PIN=1 (with 2 or more test-host CPUs) pins every VMM the same
 # way: the guest's vCPU thread on CPU 0, the VMM's other threads and any
 # back-end process on CPU 1 (capvm: --affinity 0 --io-affinity 1 and
@@ -56,8 +66,12 @@ done
 : "${BENCH_BLK_RUNTIME:=${CAPVM_BENCH_BLK_RUNTIME:-}}"
 : "${BENCH_BLK_HOST_CPUS:=${CAPVM_BENCH_BLK_HOST_CPUS:-2}}"
 : "${BENCH_BLK_PIN:=${CAPVM_BENCH_BLK_PIN:-0}}"
+: "${BENCH_BLK_LOOPS:=${CAPVM_BENCH_BLK_LOOPS:-1}}"
+: "${BENCH_BLK_DIAG:=${CAPVM_BENCH_BLK_DIAG:-0}}"
+[[ $BENCH_BLK_LOOPS =~ ^[1-9][0-9]*$ ]] || { echo "$0: BENCH_BLK_LOOPS must be a number" >&2; exit 2; }
 export CAPVM_BENCH_BLK_VMMS=$BENCH_BLK_VMMS CAPVM_BENCH_BLK_RUNTIME=$BENCH_BLK_RUNTIME \
-	CAPVM_BENCH_BLK_HOST_CPUS=$BENCH_BLK_HOST_CPUS CAPVM_BENCH_BLK_PIN=$BENCH_BLK_PIN
+	CAPVM_BENCH_BLK_HOST_CPUS=$BENCH_BLK_HOST_CPUS CAPVM_BENCH_BLK_PIN=$BENCH_BLK_PIN \
+	CAPVM_BENCH_BLK_LOOPS=$BENCH_BLK_LOOPS CAPVM_BENCH_BLK_DIAG=$BENCH_BLK_DIAG
 if [ $quick -eq 1 ]; then
 	: "${iters:=1}" "${trace:=0}"; runtime=3
 else
@@ -75,12 +89,13 @@ fi
 export CAPVM_OUT
 nvmms=$(wc -w <<< "$BENCH_BLK_VMMS")
 runs=$((iters * nvmms + trace * 2))
-e2e_enter_kvm --mem 3072 --cpus "$BENCH_BLK_HOST_CPUS" --timeout $((300 + runs * (180 + 3 * runtime))) -- "$0" "$@"
+e2e_enter_kvm --mem 3072 --cpus "$BENCH_BLK_HOST_CPUS" \
+	--timeout $((300 + runs * (180 + 3 * runtime + (BENCH_BLK_LOOPS - 1) * (2 * runtime + 30)))) -- "$0" "$@"
 
 MEM_MIB=512
 IMG_MIB=1024
-VM_TIMEOUT=$((300 + 3 * runtime))
-CMDLINE="console=ttyS0 quiet panic=-1 capvm.test=fio capvm.fio.runtime=$runtime"
+VM_TIMEOUT=$((300 + 3 * runtime + (BENCH_BLK_LOOPS - 1) * (2 * runtime + 30)))
+CMDLINE="console=ttyS0 quiet panic=-1 capvm.test=fio capvm.fio.runtime=$runtime capvm.fio.loops=$BENCH_BLK_LOOPS"
 COUNTERS=(exits mmio_exits io_exits halt_exits irq_exits irq_window_exits irq_injections
 	signal_exits request_irq_exits insn_emulation hypercalls halt_wakeup)
 JOBS=(randread seqread)
@@ -92,6 +107,31 @@ report=$CAPVM_OUT/blk.txt
 [ -f "${CAPVM_BLK_INITRD:-}" ] || { echo "FAIL $E2E_NAME: no fio initramfs (CAPVM_BLK_INITRD=${CAPVM_BLK_INITRD:-})"; exit 1; }
 [ -x "$CAPVM" ] || { echo "FAIL $E2E_NAME: $CAPVM does not exist (make all)"; exit 1; }
 [ -r /sys/kernel/debug/kvm/exits ] || mount -t debugfs none /sys/kernel/debug 2>/dev/null
+
+# BENCH_BLK_DIAG (see the header): set-up, and around each boot.
+KVM_EVENTS=(kvm_exit kvm_entry kvm_inj_virq kvm_inj_exception kvm_page_fault kvm_mmio kvm_pio
+	kvm_msr kvm_cr kvm_userspace_exit kvm_set_irq kvm_msi_set_irq kvm_apic_accept_irq kvm_eoi
+	kvm_vcpu_wakeup)
+diag_setup() {
+	local e
+	dmesg -n 8
+	cat /proc/kallsyms > "$CAPVM_OUT/testhost-kallsyms" 2>/dev/null
+	echo 0 > "$TRACING/tracing_on" && echo 32768 > "$TRACING/buffer_size_kb" ||
+		{ echo "# diag: no ftrace in $TRACING" >&2; return; }
+	for e in "${KVM_EVENTS[@]}"; do
+		[ -e "$TRACING/events/kvm/$e/enable" ] && echo 1 > "$TRACING/events/kvm/$e/enable"
+	done
+}
+diag_begin() { echo > "$TRACING/trace"; echo 1 > "$TRACING/tracing_on"; }
+diag_end() {  # diag_end CONSOLE
+	echo 0 > "$TRACING/tracing_on"
+	grep -aq "triple fault\|Kernel panic\|BUG:\|Oops" "$1" || return 0
+	tail -n 20000 "$TRACING/trace" > "${1%.log}.ktrace"
+	cp "$T/backend.log" "${1%.log}-backend.log" 2>/dev/null
+	dmesg > "${1%.log}.dmesg"
+	echo "# diag: kept ${1%.log}.ktrace" >&2
+}
+[ "$BENCH_BLK_DIAG" = 1 ] && diag_setup
 
 # The image: fully allocated, behind a loop device (see above).
 fallocate -l "${IMG_MIB}M" "$T/disk.img" 2>/dev/null ||
@@ -258,7 +298,9 @@ one() {
 	con=$CAPVM_OUT/blk-$vmm-$i.log
 	MARKS=$T/marks-$vmm-$i TRACE_PREFIX=
 	: > "$MARKS"
+	[ "$BENCH_BLK_DIAG" = 1 ] && diag_begin
 	start_vmm "$vmm" "$con"
+	[ "$BENCH_BLK_DIAG" = 1 ] && diag_end "$con"
 	read -ra b <<< "$(mark_counters idle-begin)"
 	read -ra a <<< "$(mark_counters idle-end)"
 	if [ ${#a[@]} -gt 0 ] && [ ${#b[@]} -gt 0 ]; then
