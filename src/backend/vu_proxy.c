@@ -494,10 +494,14 @@ struct virtio_device *vu_proxy_create(const struct vu_proxy_options *o, uint32_t
 	}
 	dev = &p->dev;
 	p->opts = *o;
+	/*
+	 * The relay's coalescing is opt-in (coalesce=USEC): on the nested test
+	 * host, isolated-mode boots with it triple-faulted far more often than
+	 * without (docs/device-domains.md, open bug); until that is understood
+	 * the default is the plain relay.
+	 */
 	if (p->opts.coalesce_us == VU_PROXY_COALESCE_DEVICE_DEFAULT)
-		/* a disk streams at queue depth > 1; a network device's rx buffers never run idle */
-		p->opts.coalesce_us = device_id == VIRTIO_ID_BLOCK && o->mem == VU_PROXY_MEM_ISOLATED
-				    ? BLK_COALESCE_DEFAULT_US : 0;
+		p->opts.coalesce_us = 0;
 	p->fe.sock = -1;
 	p->irq_fd = -1;
 	p->inflight_fd = -1;

@@ -48,8 +48,7 @@ struct vu_proxy_options {
 	unsigned reconnect_s;
 	/*
 	 * isolated mode: longest interrupt-coalescing window of the relay in µs
-	 * (0: off); VU_PROXY_COALESCE_DEVICE_DEFAULT until vu_proxy_create
-	 * picks the device's default (block: BLK_COALESCE_DEFAULT_US, others off)
+	 * (0: off, the default); VU_PROXY_COALESCE_DEVICE_DEFAULT when not given
 	 */
 	int32_t coalesce_us;
 };

@@ -69,7 +69,7 @@ static void run_usage(FILE *f)
 "                       reconnect: how long to wait for a restarted back-end\n"
 "                       (either mode; default 10, 0 = needs-reset at once);\n"
 "                       coalesce: the isolated relay's interrupt-coalescing\n"
-"                       window (default 200 for disks, 0 for networks; 0 = off)\n"
+"                       window in us (default 0 = off; 200 suits disks)\n"
 "                       (,irq=N on --disk/--net names the interrupt line)\n"
 "  --rng                virtio-rng fed from getrandom()\n"
 "  --net tap=NAME[,mac=MAC][,mtu=N]\n"

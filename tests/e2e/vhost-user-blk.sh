@@ -229,7 +229,8 @@ if want qsd; then
 		e2e_skip qsd "qemu-storage-daemon not installed (Debian package qemu-system-common)"
 	else
 		run_qsd qsd-shared ",mem=shared"
-		run_qsd qsd-isolated ",mem=isolated,bounce=64M"
+		# (with the relay's opt-in interrupt coalescing, to cover it with a real peer)
+		run_qsd qsd-isolated ",mem=isolated,bounce=64M,coalesce=200"
 	fi
 fi
 
