@@ -1314,7 +1314,7 @@ out:
 
 TEST(proxy_isolated_stress_1m)
 {
-	proxy_isolated_stress(1 << 20, VU_PROXY_COALESCE_DEVICE_DEFAULT);  /* blk: coalescing on */
+	proxy_isolated_stress(1 << 20, 200);  /* with the relay's coalescing (opt-in) */
 }
 
 TEST(proxy_isolated_stress_small_window)
