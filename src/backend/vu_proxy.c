@@ -63,7 +63,6 @@ int vu_proxy_parse(const char *spec, struct vu_proxy_options *o, char *err, size
 	o->mem = VU_PROXY_MEM_ISOLATED;  /* the back-end sees only its bounce window */
 	o->bounce_size = VU_PROXY_BOUNCE_DEFAULT;
 	o->reconnect_s = VU_PROXY_RECONNECT_DEFAULT_S;
-	o->coalesce_us = VU_PROXY_COALESCE_DEVICE_DEFAULT;
 	copy = strdup(spec + sizeof(prefix) - 1);
 	if (!copy)
 		return err_fail(err, errlen, "out of memory");
@@ -78,7 +77,7 @@ int vu_proxy_parse(const char *spec, struct vu_proxy_options *o, char *err, size
 		goto out;
 	}
 	strcpy(o->socket, tok);
-	bool bounce_given = false;
+	bool bounce_given = false, coalesce_given = false;
 	uint64_t v;
 	while ((tok = strtok_r(NULL, ",", &save))) {
 		if (!strcmp(tok, "mem=shared")) {
@@ -106,7 +105,8 @@ int vu_proxy_parse(const char *spec, struct vu_proxy_options *o, char *err, size
 					      tok + 9, BLK_COALESCE_MAX_US);
 				goto out;
 			}
-			o->coalesce_us = (int32_t)v;
+			o->coalesce_us = (uint32_t)v;
+			coalesce_given = true;
 		} else {
 			rc = err_fail(err, errlen, "unknown vhost-user option '%s' (expected "
 				      "mem=shared|isolated, bounce=SIZE, reconnect=SECONDS, coalesce=USEC, "
@@ -116,7 +116,7 @@ int vu_proxy_parse(const char *spec, struct vu_proxy_options *o, char *err, size
 	}
 	if (bounce_given && o->mem != VU_PROXY_MEM_ISOLATED)
 		rc = err_fail(err, errlen, "bounce= applies to mem=isolated only");
-	else if (o->coalesce_us != VU_PROXY_COALESCE_DEVICE_DEFAULT && o->mem != VU_PROXY_MEM_ISOLATED)
+	else if (coalesce_given && o->mem != VU_PROXY_MEM_ISOLATED)
 		rc = err_fail(err, errlen, "coalesce= applies to mem=isolated only (in shared mode "
 			      "the back-end signals the guest itself)");
 out:
@@ -494,14 +494,6 @@ struct virtio_device *vu_proxy_create(const struct vu_proxy_options *o, uint32_t
 	}
 	dev = &p->dev;
 	p->opts = *o;
-	/*
-	 * The relay's coalescing is opt-in (coalesce=USEC): on the nested test
-	 * host, isolated-mode boots with it triple-faulted far more often than
-	 * without (docs/device-domains.md, open bug); until that is understood
-	 * the default is the plain relay.
-	 */
-	if (p->opts.coalesce_us == VU_PROXY_COALESCE_DEVICE_DEFAULT)
-		p->opts.coalesce_us = 0;
 	p->fe.sock = -1;
 	p->irq_fd = -1;
 	p->inflight_fd = -1;

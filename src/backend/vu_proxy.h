@@ -47,13 +47,13 @@ struct vu_proxy_options {
 	/* how long to retry a back-end that went away (0: needs-reset at once) */
 	unsigned reconnect_s;
 	/*
-	 * isolated mode: longest interrupt-coalescing window of the relay in µs
-	 * (0: off, the default); VU_PROXY_COALESCE_DEVICE_DEFAULT when not given
+	 * isolated mode: longest interrupt-coalescing window of the relay in µs;
+	 * 0 (off) by default: on the nested test host, isolated-mode boots with
+	 * it triple-faulted more often than without (docs/device-domains.md,
+	 * open bug), so it stays opt-in until that is understood
 	 */
-	int32_t coalesce_us;
+	uint32_t coalesce_us;
 };
-
-#define VU_PROXY_COALESCE_DEVICE_DEFAULT (-1)
 
 #define VU_PROXY_RECONNECT_DEFAULT_S 10
 #define VU_PROXY_RECONNECT_MAX_S     3600

@@ -214,7 +214,7 @@ int bounce_create(struct vu_proxy *p, char *err, size_t errlen)
 		bq->ring_off = (uint64_t)q * BOUNCE_RING_BYTES;
 		bq->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		bq->call_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		if (coalesce_init(&bq->coal, (uint32_t)p->opts.coalesce_us, &p->stats.windows,
+		if (coalesce_init(&bq->coal, p->opts.coalesce_us, &p->stats.windows,
 				  &p->stats.window_requests, &p->stats.idle_window_ends))
 			return err_fail(err, errlen, "queue %u: coalescing timer: %s", q, strerror(errno));
 		if (coalesce_fd(&bq->coal) >= 0) {

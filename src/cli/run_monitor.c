@@ -82,6 +82,20 @@ static int rm_query_cpus(void *opaque, struct monitor_cpu *cpus, size_t max)
 	return n < (int)max ? n : (int)max;
 }
 
+/* The transport of disk i (its device is named "blk<i>"), or NULL. */
+static struct virtio_mmio *disk_transport(struct run_monitor *m, int i)
+{
+	char name[32];
+
+	snprintf(name, sizeof(name), "blk%d", i);
+	for (int t = 0; t < m->devs->nr_transports; t++) {
+		struct virtio_mmio *tr = m->devs->transports[t];
+		if (tr->dev && tr->dev->name && !strcmp(tr->dev->name, name))
+			return tr;
+	}
+	return NULL;
+}
+
 static int rm_query_block(void *opaque, struct monitor_block *blocks, size_t max)
 {
 	struct run_monitor *m = opaque;
@@ -96,14 +110,10 @@ static int rm_query_block(void *opaque, struct monitor_block *blocks, size_t max
 		snprintf(b->format, sizeof(b->format), "raw");
 		b->read_only = o->readonly;
 		b->direct = o->cache == BLK_CACHE_NONE;
-		for (int t = 0; t < m->devs->nr_transports; t++) {
-			struct virtio_mmio *tr = m->devs->transports[t];
-			char name[32];
-			snprintf(name, sizeof(name), "blk%d", i);
-			if (tr->dev && tr->dev->name && !strcmp(tr->dev->name, name))
-				snprintf(b->attached_to, sizeof(b->attached_to), "virtio-mmio@0x%llx",
-					 (unsigned long long)tr->base);
-		}
+		struct virtio_mmio *tr = disk_transport(m, i);
+		if (tr)
+			snprintf(b->attached_to, sizeof(b->attached_to), "virtio-mmio@0x%llx",
+				 (unsigned long long)tr->base);
 	}
 	return n;
 }
@@ -112,7 +122,7 @@ static int rm_query_block(void *opaque, struct monitor_block *blocks, size_t max
 static int rm_block_resize(void *opaque, const char *device, uint64_t size, char *err, size_t errlen)
 {
 	struct run_monitor *m = opaque;
-	char name[32];
+	struct virtio_mmio *tr;
 	int i = -1, used = 0;
 
 	if ((sscanf(device, "virtio%d%n", &i, &used) != 1 && sscanf(device, "blk%d%n", &i, &used) != 1) ||
@@ -120,20 +130,17 @@ static int rm_block_resize(void *opaque, const char *device, uint64_t size, char
 		snprintf(err, errlen, "Device '%s' not found", device);
 		return -ENODEV;
 	}
-	snprintf(name, sizeof(name), "blk%d", i);
-	for (int t = 0; t < m->devs->nr_transports; t++) {
-		struct virtio_device *d = m->devs->transports[t]->dev;
-		if (!d || !d->name || strcmp(d->name, name))
-			continue;
-		if (vu_proxy_is(d)) {
-			snprintf(err, errlen, "%s is served by a vhost-user back-end, which owns its image",
-				 device);
-			return -ENOTSUP;
-		}
-		return virtio_blk_resize(d, size, err, errlen) ? -EINVAL : 0;
+	tr = disk_transport(m, i);
+	if (!tr) {
+		snprintf(err, errlen, "Device '%s' not found", device);
+		return -ENODEV;
 	}
-	snprintf(err, errlen, "Device '%s' not found", device);
-	return -ENODEV;
+	if (vu_proxy_is(tr->dev)) {
+		snprintf(err, errlen, "%s is served by a vhost-user back-end, which owns its image",
+			 device);
+		return -ENOTSUP;
+	}
+	return virtio_blk_resize(tr->dev, size, err, errlen) ? -EINVAL : 0;
 }
 
 static int add_counter(struct monitor_counter *c, size_t max, int n, const char *name,

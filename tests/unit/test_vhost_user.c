@@ -1190,7 +1190,7 @@ static uint32_t stress_rand(uint32_t *x)
 	return *x;
 }
 
-static void proxy_isolated_stress(uint64_t bounce_size, int32_t coalesce_us)
+static void proxy_isolated_stress(uint64_t bounce_size, uint32_t coalesce_us)
 {
 	struct session s = { .kick = -1, .call = -1 };
 	struct vu_proxy_options po = { .mem = VU_PROXY_MEM_ISOLATED, .bounce_size = bounce_size,
@@ -1345,7 +1345,7 @@ TEST(proxy_parse)
 	CHECK_EQ(vu_proxy_parse("vhost-user=/s,mem=isolated,bounce=100", &o, err, sizeof(err)), -1);
 	CHECK_EQ(vu_proxy_parse("vhost-user=/s,mem=isolated,bounce=4G", &o, err, sizeof(err)), -1);
 	CHECK_EQ(vu_proxy_parse("vhost-user=/s", &o, err, sizeof(err)), 1);
-	CHECK_EQ(o.coalesce_us, VU_PROXY_COALESCE_DEVICE_DEFAULT);
+	CHECK_EQ(o.coalesce_us, 0);  /* off unless given */
 	CHECK_EQ(vu_proxy_parse("vhost-user=/s,coalesce=0", &o, err, sizeof(err)), 1);
 	CHECK_EQ(o.coalesce_us, 0);
 	CHECK_EQ(vu_proxy_parse("vhost-user=/s,mem=isolated,coalesce=500", &o, err, sizeof(err)), 1);
