@@ -45,9 +45,14 @@
 # at the VMM's priority, with the options in BENCH_BLK_STRESS_OPTS (default
 # "-m": also a mmap/munmap thread for TLB-shootdown IPIs); it is stopped by
 # PID after the boot, and a "# stress" line gives its hop count and whether
-# the guest finished.  It adds the cross-CPU wake-ups of the isolated-memory
+# the guest finished, and a "# ipis" line the test host's reschedule,
+# function-call and TLB-shootdown interrupts per CPU during the boot (also
+# printed with BENCH_BLK_DIAG=1).  It adds the cross-CPU wake-ups of the isolated-memory
 # relay next to any VMM (a test of the test host, not a benchmark: with it
 # the figures mean nothing).
+# A guest that prints nothing for 120 s + 2 x RUNTIME is taken as hung
+# (status 124, as on the overall timeout); for either, CONSOLE.hang next to
+# its console log records what the VMM's threads were doing.
 # Around each job the guest prints marks; at each mark this script reads
 # KVM's debugfs counters (/sys/kernel/debug/kvm/*, sums over live VMs), so
 # that the exits of the job's window are known while the VM is alive.
@@ -111,6 +116,7 @@ e2e_enter_kvm --mem 3072 --cpus "$BENCH_BLK_HOST_CPUS" \
 MEM_MIB=512
 IMG_MIB=1024
 VM_TIMEOUT=$((300 + 3 * runtime + (BENCH_BLK_LOOPS - 1) * (2 * runtime + 30)))
+SILENT_S=$((120 + 2 * runtime))  # no console line for longer: a hang (see boot)
 CMDLINE="console=ttyS0 quiet panic=-1 capvm.test=fio capvm.fio.runtime=$runtime capvm.fio.loops=$BENCH_BLK_LOOPS"
 COUNTERS=(exits mmio_exits io_exits halt_exits irq_exits irq_window_exits irq_injections
 	signal_exits request_irq_exits insn_emulation hypercalls halt_wakeup)
@@ -208,10 +214,30 @@ at_mark() {
 	fi
 }
 
+# hang_report PID CONSOLE SILENT-S: what a VMM that timed out was doing, in
+# CONSOLE's name with .hang: KVM's counters 2 s apart (is the vCPU still
+# exiting?) and each of its threads' state, wait channel and kernel stack.
+hang_report() {
+	local f=${2%.log}.hang t
+	{
+		echo "timed out; no console output for $3 s"
+		echo "counters (${COUNTERS[*]}):"
+		read_counters; sleep 2; read_counters
+		for t in /proc/"$1"/task/*; do
+			echo "== thread ${t##*/} $(cat "$t/comm" 2>/dev/null): state $(awk '{ print $3 }' "$t/stat" 2>/dev/null)," \
+				"wchan $(cat "$t/wchan" 2>/dev/null), last CPU $(awk '{ print $39 }' "$t/stat" 2>/dev/null)"
+			cat "$t/stack" 2>/dev/null
+		done
+		echo "== test host dmesg (tail)"
+		dmesg 2>/dev/null | tail -n 30
+	} > "$f" 2>&1
+	echo "# hang: $(basename "$2") silent for $3 s; kept $(basename "$f")" >&2
+}
+
 # boot VMM CONSOLE CMD...: runs a VMM with its console on stdout; calls
-# at_mark at each mark.  Sets RC (124 on timeout).
+# at_mark at each mark.  Sets RC (124 on timeout; see hang_report).
 boot() {
-	local con=$1 line partial= rs fd fifo=$T/console.fifo deadline
+	local con=$1 line partial= rs fd fifo=$T/console.fifo deadline last=$SECONDS
 	shift
 	: > "$con"
 	rm -f "$fifo"; mkfifo "$fifo"
@@ -221,17 +247,20 @@ boot() {
 	exec {fd}< "$fifo"
 	deadline=$((SECONDS + VM_TIMEOUT))
 	while [ $SECONDS -lt $deadline ]; do
+		# a guest that has said nothing for that long is stuck: stop waiting
+		[ $((SECONDS - last)) -gt $SILENT_S ] && deadline=$SECONDS && break
 		IFS= read -r -t 1 line <&"$fd"
 		rs=$?
 		# A timed-out read keeps what it read of the line: collect it.
 		[ $rs -gt 128 ] && { partial+=$line; continue; }
-		line=$partial$line partial=
+		line=$partial$line partial= last=$SECONDS
 		line=${line%$'\r'}
 		[ $rs -ne 0 ] && { [ -n "$line" ] && echo "$line" >> "$con"; break; }
 		echo "$line" >> "$con"
 		[[ $line == CAPVM-FIO-MARK\ * ]] && at_mark "${line#CAPVM-FIO-MARK }"
 	done
 	if kill -0 "$pid" 2>/dev/null && [ $SECONDS -ge $deadline ]; then
+		hang_report "$pid" "$con" $((SECONDS - last))
 		kill -KILL "$pid" 2>/dev/null
 		wait "$pid" 2>/dev/null
 		RC=124
@@ -289,6 +318,16 @@ stress_stop() {  # stress_stop VMM ITER CONSOLE
 	echo "# stress $1 iter=$2: $(tail -n 1 "$T/stress.log"); guest $how"
 }
 
+# The test host's IPI counters (/proc/interrupts RES, CAL, TLB) per CPU.
+ipi_snap() {
+	awk -v n="$(nproc)" '$1 ~ /^(RES|CAL|TLB):$/ { printf "%s", $1; for (i = 2; i <= n + 1; i++) printf " %s", $i; print "" }' /proc/interrupts
+}
+ipi_delta() {  # ipi_delta SNAPSHOT-FILE: " RES a/b CAL c/d TLB e/f" since the snapshot
+	ipi_snap | awk 'NR == FNR { for (i = 2; i <= NF; i++) b[$1, i] = $i; next }
+		{ printf " %s", substr($1, 1, length($1) - 1)
+		  for (i = 2; i <= NF; i++) printf "%s%d", (i == 2 ? " " : "/"), $i - b[$1, i] }' "$1" -
+}
+
 # back_end_start: `capvm backend blk` on the image, waits for its socket.
 back_end_start() {
 	local sock=$T/backend.sock i
@@ -344,8 +383,12 @@ one() {
 	: > "$MARKS"
 	[ "$BENCH_BLK_DIAG" = 1 ] && diag_begin
 	[ "$BENCH_BLK_STRESS" = 1 ] && stress_start
+	ipi_snap > "$T/ipis"
+	local t0=$SECONDS
 	start_vmm "$vmm" "$con"
 	[ "$BENCH_BLK_STRESS" = 1 ] && stress_stop "$vmm" "$i" "$con"
+	[ "$BENCH_BLK_STRESS$BENCH_BLK_DIAG" != 00 ] &&
+		echo "# ipis $vmm iter=$i in $((SECONDS - t0)) s, per CPU:$(ipi_delta "$T/ipis")"
 	[ "$BENCH_BLK_DIAG" = 1 ] && diag_end "$con"
 	read -ra b <<< "$(mark_counters idle-begin)"
 	read -ra a <<< "$(mark_counters idle-end)"
