@@ -104,5 +104,10 @@ bench-smoke: all
 	guest/build-images.sh
 	bench/boot/run.sh 1
 
+# The cross-CPU wake-up stressor of bench/blk/run.sh (BENCH_BLK_STRESS=1).
+$(BUILD)/bench/ipi-stress: bench/tools/ipi-stress.c
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(CFLAGS) -pthread -o $@ $<
+
 clean:
 	rm -rf build

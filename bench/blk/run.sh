@@ -38,6 +38,21 @@
 # back-end process on CPU 1 (capvm: --affinity 0 --io-affinity 1 and
 # taskset for the back-end; QEMU, which has no option for it: taskset on
 # its threads once the guest is up, "CPU 0/KVM" on 0, the rest on 1).
+# BENCH_BLK_STRESS=1 (with 2 or more test-host CPUs) runs
+# build/bench/ipi-stress (bench/tools/ipi-stress.c: threads pinned to CPU 0
+# and CPU 1 ping-ponging a token through eventfds, each hop a remote
+# wake-up, i.e. a reschedule IPI) in the test host during each timed boot,
+# at the VMM's priority, with the options in BENCH_BLK_STRESS_OPTS (default
+# "-m": also a mmap/munmap thread for TLB-shootdown IPIs); it is stopped by
+# PID after the boot, and a "# stress" line gives its hop count and whether
+# the guest finished, and a "# ipis" line the test host's reschedule,
+# function-call and TLB-shootdown interrupts per CPU during the boot (also
+# printed with BENCH_BLK_DIAG=1).  It adds the cross-CPU wake-ups of the isolated-memory
+# relay next to any VMM (a test of the test host, not a benchmark: with it
+# the figures mean nothing).
+# A guest that prints nothing for 120 s + 2 x RUNTIME is taken as hung
+# (status 124, as on the overall timeout); for either, CONSOLE.hang next to
+# its console log records what the VMM's threads were doing.
 # Around each job the guest prints marks; at each mark this script reads
 # KVM's debugfs counters (/sys/kernel/debug/kvm/*, sums over live VMs), so
 # that the exits of the job's window are known while the VM is alive.
@@ -68,10 +83,13 @@ done
 : "${BENCH_BLK_PIN:=${CAPVM_BENCH_BLK_PIN:-0}}"
 : "${BENCH_BLK_LOOPS:=${CAPVM_BENCH_BLK_LOOPS:-1}}"
 : "${BENCH_BLK_DIAG:=${CAPVM_BENCH_BLK_DIAG:-0}}"
+: "${BENCH_BLK_STRESS:=${CAPVM_BENCH_BLK_STRESS:-0}}"
+: "${BENCH_BLK_STRESS_OPTS:=${CAPVM_BENCH_BLK_STRESS_OPTS:--m}}"
 [[ $BENCH_BLK_LOOPS =~ ^[1-9][0-9]*$ ]] || { echo "$0: BENCH_BLK_LOOPS must be a number" >&2; exit 2; }
 export CAPVM_BENCH_BLK_VMMS=$BENCH_BLK_VMMS CAPVM_BENCH_BLK_RUNTIME=$BENCH_BLK_RUNTIME \
 	CAPVM_BENCH_BLK_HOST_CPUS=$BENCH_BLK_HOST_CPUS CAPVM_BENCH_BLK_PIN=$BENCH_BLK_PIN \
-	CAPVM_BENCH_BLK_LOOPS=$BENCH_BLK_LOOPS CAPVM_BENCH_BLK_DIAG=$BENCH_BLK_DIAG
+	CAPVM_BENCH_BLK_LOOPS=$BENCH_BLK_LOOPS CAPVM_BENCH_BLK_DIAG=$BENCH_BLK_DIAG \
+	CAPVM_BENCH_BLK_STRESS=$BENCH_BLK_STRESS CAPVM_BENCH_BLK_STRESS_OPTS=$BENCH_BLK_STRESS_OPTS
 if [ $quick -eq 1 ]; then
 	: "${iters:=1}" "${trace:=0}"; runtime=3
 else
@@ -84,6 +102,9 @@ fi
 if [ -z "${CAPVM_IN_TESTHOST:-}" ]; then
 	rel=$("$E2E_SRC/bench/blk/build-initrd.sh") || { echo "FAIL $E2E_NAME: building the fio initramfs failed"; exit 1; }
 	export CAPVM_BLK_INITRD=$E2E_SRC/$rel
+	if [ "$BENCH_BLK_STRESS" = 1 ]; then
+		make -s -C "$E2E_SRC" build/bench/ipi-stress >&2 || { echo "FAIL $E2E_NAME: building build/bench/ipi-stress failed"; exit 1; }
+	fi
 fi
 : "${CAPVM_OUT:=$E2E_SRC/build/bench}"
 export CAPVM_OUT
@@ -95,6 +116,7 @@ e2e_enter_kvm --mem 3072 --cpus "$BENCH_BLK_HOST_CPUS" \
 MEM_MIB=512
 IMG_MIB=1024
 VM_TIMEOUT=$((300 + 3 * runtime + (BENCH_BLK_LOOPS - 1) * (2 * runtime + 30)))
+SILENT_S=$((120 + 2 * runtime))  # no console line for longer: a hang (see boot)
 CMDLINE="console=ttyS0 quiet panic=-1 capvm.test=fio capvm.fio.runtime=$runtime capvm.fio.loops=$BENCH_BLK_LOOPS"
 COUNTERS=(exits mmio_exits io_exits halt_exits irq_exits irq_window_exits irq_injections
 	signal_exits request_irq_exits insn_emulation hypercalls halt_wakeup)
@@ -125,7 +147,12 @@ diag_setup() {
 diag_begin() { echo > "$TRACING/trace"; echo 1 > "$TRACING/tracing_on"; }
 diag_end() {  # diag_end CONSOLE
 	echo 0 > "$TRACING/tracing_on"
-	grep -aq "triple fault\|Kernel panic\|BUG:\|Oops" "$1" || return 0
+	# (QEMU ends a guest's triple fault silently: a guest that did not
+	# finish counts as crashed too.)
+	if ! grep -aq "triple fault\|Kernel panic\|BUG:\|Oops" "$1" &&
+	   grep -aq "^CAPVM-GUEST-TEST-DONE" "$1"; then
+		return 0
+	fi
 	tail -n 20000 "$TRACING/trace" > "${1%.log}.ktrace"
 	cp "$T/backend.log" "${1%.log}-backend.log" 2>/dev/null
 	dmesg > "${1%.log}.dmesg"
@@ -187,10 +214,30 @@ at_mark() {
 	fi
 }
 
+# hang_report PID CONSOLE SILENT-S: what a VMM that timed out was doing, in
+# CONSOLE's name with .hang: KVM's counters 2 s apart (is the vCPU still
+# exiting?) and each of its threads' state, wait channel and kernel stack.
+hang_report() {
+	local f=${2%.log}.hang t
+	{
+		echo "timed out; no console output for $3 s"
+		echo "counters (${COUNTERS[*]}):"
+		read_counters; sleep 2; read_counters
+		for t in /proc/"$1"/task/*; do
+			echo "== thread ${t##*/} $(cat "$t/comm" 2>/dev/null): state $(awk '{ print $3 }' "$t/stat" 2>/dev/null)," \
+				"wchan $(cat "$t/wchan" 2>/dev/null), last CPU $(awk '{ print $39 }' "$t/stat" 2>/dev/null)"
+			cat "$t/stack" 2>/dev/null
+		done
+		echo "== test host dmesg (tail)"
+		dmesg 2>/dev/null | tail -n 30
+	} > "$f" 2>&1
+	echo "# hang: $(basename "$2") silent for $3 s; kept $(basename "$f")" >&2
+}
+
 # boot VMM CONSOLE CMD...: runs a VMM with its console on stdout; calls
-# at_mark at each mark.  Sets RC (124 on timeout).
+# at_mark at each mark.  Sets RC (124 on timeout; see hang_report).
 boot() {
-	local con=$1 line partial= rs fd fifo=$T/console.fifo deadline
+	local con=$1 line partial= rs fd fifo=$T/console.fifo deadline last=$SECONDS
 	shift
 	: > "$con"
 	rm -f "$fifo"; mkfifo "$fifo"
@@ -200,17 +247,20 @@ boot() {
 	exec {fd}< "$fifo"
 	deadline=$((SECONDS + VM_TIMEOUT))
 	while [ $SECONDS -lt $deadline ]; do
+		# a guest that has said nothing for that long is stuck: stop waiting
+		[ $((SECONDS - last)) -gt $SILENT_S ] && deadline=$SECONDS && break
 		IFS= read -r -t 1 line <&"$fd"
 		rs=$?
 		# A timed-out read keeps what it read of the line: collect it.
 		[ $rs -gt 128 ] && { partial+=$line; continue; }
-		line=$partial$line partial=
+		line=$partial$line partial= last=$SECONDS
 		line=${line%$'\r'}
 		[ $rs -ne 0 ] && { [ -n "$line" ] && echo "$line" >> "$con"; break; }
 		echo "$line" >> "$con"
 		[[ $line == CAPVM-FIO-MARK\ * ]] && at_mark "${line#CAPVM-FIO-MARK }"
 	done
 	if kill -0 "$pid" 2>/dev/null && [ $SECONDS -ge $deadline ]; then
+		hang_report "$pid" "$con" $((SECONDS - last))
 		kill -KILL "$pid" 2>/dev/null
 		wait "$pid" 2>/dev/null
 		RC=124
@@ -244,6 +294,39 @@ PIN=0 PIN_CAPVM=() PIN_BACKEND=()
 if [ "$BENCH_BLK_PIN" = 1 ] && [ "$(nproc)" -ge 2 ]; then
 	PIN=1 PIN_CAPVM=(--affinity 0 --io-affinity 1) PIN_BACKEND=(taskset -c 1)
 fi
+
+# BENCH_BLK_STRESS (see the header): the stressor around each timed boot.
+STRESS=$E2E_SRC/build/bench/ipi-stress STRESS_PID=
+if [ "$BENCH_BLK_STRESS" = 1 ]; then
+	[ "$(nproc)" -ge 2 ] || { echo "$0: BENCH_BLK_STRESS needs 2 or more test-host CPUs" >&2; exit 2; }
+	[ -x "$STRESS" ] || { echo "FAIL $E2E_NAME: $STRESS does not exist" >&2; exit 1; }
+fi
+stress_start() {
+	# shellcheck disable=SC2086 # options are words
+	"$STRESS" $BENCH_BLK_STRESS_OPTS > "$T/stress.log" 2>&1 &
+	STRESS_PID=$!
+	E2E_PIDS+=("$STRESS_PID")
+}
+stress_stop() {  # stress_stop VMM ITER CONSOLE
+	local how=finished
+	kill -TERM "$STRESS_PID" 2>/dev/null
+	wait "$STRESS_PID" 2>/dev/null
+	e2e_forget_pid "$STRESS_PID"
+	STRESS_PID=
+	grep -aq "^CAPVM-GUEST-TEST-DONE fio status=0" "$3" || how="did NOT finish (status $RC)"
+	grep -aq "triple fault" "$3" && how+=", triple fault"
+	echo "# stress $1 iter=$2: $(tail -n 1 "$T/stress.log"); guest $how"
+}
+
+# The test host's IPI counters (/proc/interrupts RES, CAL, TLB) per CPU.
+ipi_snap() {
+	awk -v n="$(nproc)" '$1 ~ /^(RES|CAL|TLB):$/ { printf "%s", $1; for (i = 2; i <= n + 1; i++) printf " %s", $i; print "" }' /proc/interrupts
+}
+ipi_delta() {  # ipi_delta SNAPSHOT-FILE: " RES a/b CAL c/d TLB e/f" since the snapshot
+	ipi_snap | awk 'NR == FNR { for (i = 2; i <= NF; i++) b[$1, i] = $i; next }
+		{ printf " %s", substr($1, 1, length($1) - 1)
+		  for (i = 2; i <= NF; i++) printf "%s%d", (i == 2 ? " " : "/"), $i - b[$1, i] }' "$1" -
+}
 
 # back_end_start: `capvm backend blk` on the image, waits for its socket.
 back_end_start() {
@@ -299,7 +382,13 @@ one() {
 	MARKS=$T/marks-$vmm-$i TRACE_PREFIX=
 	: > "$MARKS"
 	[ "$BENCH_BLK_DIAG" = 1 ] && diag_begin
+	[ "$BENCH_BLK_STRESS" = 1 ] && stress_start
+	ipi_snap > "$T/ipis"
+	local t0=$SECONDS
 	start_vmm "$vmm" "$con"
+	[ "$BENCH_BLK_STRESS" = 1 ] && stress_stop "$vmm" "$i" "$con"
+	[ "$BENCH_BLK_STRESS$BENCH_BLK_DIAG" != 00 ] &&
+		echo "# ipis $vmm iter=$i in $((SECONDS - t0)) s, per CPU:$(ipi_delta "$T/ipis")"
 	[ "$BENCH_BLK_DIAG" = 1 ] && diag_end "$con"
 	read -ra b <<< "$(mark_counters idle-begin)"
 	read -ra a <<< "$(mark_counters idle-end)"
@@ -385,6 +474,7 @@ trace_report() {
 		"$(uname -r) host KVM $( [ -n "${CAPVM_IN_TESTHOST:-}" ] && echo "(test host: nested kvm_amd under QEMU TCG, $(nproc) vCPU)")"
 	echo "# capvm: $("$CAPVM" version 2>/dev/null | head -n 1), --disk $loopdev,cache=none; variants: ${VMMS[*]}"
 	[ "$PIN" = 1 ] && echo "# pinned: vCPU thread on CPU 0, other VMM threads and back-ends on CPU 1"
+	[ "$BENCH_BLK_STRESS" = 1 ] && echo "# STRESSED (figures not comparable): ipi-stress $BENCH_BLK_STRESS_OPTS during each timed boot"
 	echo "# qemu: $(qemu-system-x86_64 --version | head -n 1), -drive cache=none,aio=io_uring -device virtio-blk-device"
 	echo "# guest: fio --direct=1 --iodepth=32 --time_based --runtime=$runtime; randread --bs=4k, seqread --bs=128k"
 } | tee "$report"
