@@ -279,11 +279,13 @@ boot() {
 #   capvm-shared    the VMM as vhost-user front-end, `capvm backend blk` in
 #                   another process mapping all guest RAM (--mem-shared)
 #   capvm-isolated  the same, the back-end seeing only a bounce window
-#   capvm-isolated-coal  the same with the relay's opt-in interrupt coalescing (coalesce=200)
+#                   (the relay's interrupt coalescing on: the default for disks)
+#   capvm-isolated-nocoal  the same with the relay's coalescing off (coalesce=0)
+#   capvm-isolated-coal    the same with coalesce=200 given (= the default)
 #   qemu            QEMU 7.2 microvm, virtio-blk-device, aio=io_uring
 VMMS=($BENCH_BLK_VMMS)
 for v in "${VMMS[@]}"; do
-	case $v in capvm|capvm-nocoal|capvm-coal[1-9]*|capvm-shared|capvm-isolated|capvm-isolated-coal|qemu) ;;
+	case $v in capvm|capvm-nocoal|capvm-coal[1-9]*|capvm-shared|capvm-isolated|capvm-isolated-coal|capvm-isolated-nocoal|qemu) ;;
 	*) echo "$0: unknown VMM variant '$v' in BENCH_BLK_VMMS" >&2; exit 2 ;;
 	esac
 	[[ $v != capvm-coal* || ${v#capvm-coal} =~ ^[0-9]+$ ]] ||
@@ -352,9 +354,10 @@ start_vmm() {  # start_vmm VMM CONSOLE
 	capvm) boot "$2" "${run[@]}" --disk "$loopdev,cache=none" ;;
 	capvm-nocoal) boot "$2" "${run[@]}" --disk "$loopdev,cache=none,coalesce=0" ;;
 	capvm-coal*) boot "$2" "${run[@]}" --disk "$loopdev,cache=none,coalesce=${1#capvm-coal}" ;;
-	capvm-shared|capvm-isolated|capvm-isolated-coal)
+	capvm-shared|capvm-isolated|capvm-isolated-coal|capvm-isolated-nocoal)
 		local vu=mem=${1#capvm-}
 		[ "$1" = capvm-isolated-coal ] && vu=mem=isolated,coalesce=200
+		[ "$1" = capvm-isolated-nocoal ] && vu=mem=isolated,coalesce=0
 		back_end_start || { RC=1; return; }
 		boot "$2" "${run[@]}" --mem-shared --disk "vhost-user=$T/backend.sock,$vu"
 		back_end_stop ;;

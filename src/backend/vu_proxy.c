@@ -106,7 +106,7 @@ int vu_proxy_parse(const char *spec, struct vu_proxy_options *o, char *err, size
 				goto out;
 			}
 			o->coalesce_us = (uint32_t)v;
-			coalesce_given = true;
+			o->coalesce_given = coalesce_given = true;
 		} else {
 			rc = err_fail(err, errlen, "unknown vhost-user option '%s' (expected "
 				      "mem=shared|isolated, bounce=SIZE, reconnect=SECONDS, coalesce=USEC, "

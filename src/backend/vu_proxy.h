@@ -47,12 +47,13 @@ struct vu_proxy_options {
 	/* how long to retry a back-end that went away (0: needs-reset at once) */
 	unsigned reconnect_s;
 	/*
-	 * isolated mode: longest interrupt-coalescing window of the relay in µs;
-	 * 0 (off) by default: on the nested test host, isolated-mode boots with
-	 * it triple-faulted more often than without (docs/device-domains.md,
-	 * open bug), so it stays opt-in until that is understood
+	 * isolated mode: longest interrupt-coalescing window of the relay in µs
+	 * (0: off).  vu_proxy_parse leaves it 0 when coalesce= is not given;
+	 * `--disk` then picks BLK_COALESCE_DEFAULT_US (run_devices.c), `--net`
+	 * keeps 0 (a network device's receive buffers never run idle).
 	 */
 	uint32_t coalesce_us;
+	bool coalesce_given;          /* coalesce= was given */
 };
 
 #define VU_PROXY_RECONNECT_DEFAULT_S 10

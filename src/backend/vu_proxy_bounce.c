@@ -25,7 +25,7 @@
  * interrupted if it wants to be (EVENT_IDX is handled by the VMM's own
  * virtqueue code: the back-end only sees plain split rings).
  *
- * Interrupt coalescing (coalesce=USEC, opt-in; 200 suits disks):
+ * Interrupt coalescing (coalesce=USEC; disks default to 200, see run_devices.c):
  * the relay batches the guest's interrupts by the rules of virtio-blk
  * (coalesce.h).  A guest kick opens a window: the guest's kicks stay off,
  * its interrupt is held; each back-end call completes to the guest's ring

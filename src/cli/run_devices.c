@@ -62,7 +62,11 @@ int run_devices_parse_disk(struct run_devices *d, const char *spec, char *err, s
 		return -1;
 	if (vu > 0) {
 		struct blk_options *o = &d->disks[d->nr_disks];
-		const char *sock = d->disk_vu[d->nr_disks].socket;
+		struct vu_proxy_options *vo = &d->disk_vu[d->nr_disks];
+		const char *sock = vo->socket;
+		/* a disk streams at queue depth > 1: the relay coalesces by default */
+		if (vo->mem == VU_PROXY_MEM_ISOLATED && !vo->coalesce_given)
+			vo->coalesce_us = BLK_COALESCE_DEFAULT_US;
 		memset(o, 0, sizeof(*o));
 		memcpy(o->path, "vhost-user:", 11);
 		memcpy(o->path + 11, sock, strlen(sock) + 1);  /* < 108 bytes: fits */

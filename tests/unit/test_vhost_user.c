@@ -24,9 +24,11 @@
 #include "backend/vhost_user.h"
 #include "backend/vu_frontend.h"
 #include "backend/vu_proxy.h"
+#include "cli/run_devices.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "test.h"
+#include "virtio/blk.h"
 #include "virtio/mmio.h"
 #include "virtio/virtio.h"
 
@@ -1314,7 +1316,7 @@ out:
 
 TEST(proxy_isolated_stress_1m)
 {
-	proxy_isolated_stress(1 << 20, 200);  /* with the relay's coalescing (opt-in) */
+	proxy_isolated_stress(1 << 20, 200);  /* with the relay's coalescing (disks' default) */
 }
 
 TEST(proxy_isolated_stress_small_window)
@@ -1345,9 +1347,9 @@ TEST(proxy_parse)
 	CHECK_EQ(vu_proxy_parse("vhost-user=/s,mem=isolated,bounce=100", &o, err, sizeof(err)), -1);
 	CHECK_EQ(vu_proxy_parse("vhost-user=/s,mem=isolated,bounce=4G", &o, err, sizeof(err)), -1);
 	CHECK_EQ(vu_proxy_parse("vhost-user=/s", &o, err, sizeof(err)), 1);
-	CHECK_EQ(o.coalesce_us, 0);  /* off unless given */
+	CHECK(o.coalesce_us == 0 && !o.coalesce_given);  /* the device kind picks the default */
 	CHECK_EQ(vu_proxy_parse("vhost-user=/s,coalesce=0", &o, err, sizeof(err)), 1);
-	CHECK_EQ(o.coalesce_us, 0);
+	CHECK(o.coalesce_us == 0 && o.coalesce_given);
 	CHECK_EQ(vu_proxy_parse("vhost-user=/s,mem=isolated,coalesce=500", &o, err, sizeof(err)), 1);
 	CHECK_EQ(o.coalesce_us, 500);
 	CHECK_EQ(vu_proxy_parse("vhost-user=/s,coalesce=", &o, err, sizeof(err)), -1);
@@ -1361,6 +1363,24 @@ TEST(proxy_parse)
 	CHECK_EQ(vu_proxy_parse(longpath, &o, err, sizeof(err)), -1);
 }
 
+/* The relay's coalescing defaults: on for isolated disks, off for networks. */
+TEST(proxy_coalesce_defaults)
+{
+	static struct run_devices d;
+	char err[256];
+
+	CHECK_EQ(run_devices_parse_disk(&d, "vhost-user=/a", err, sizeof(err)), 0);
+	CHECK_EQ(d.disk_vu[0].coalesce_us, BLK_COALESCE_DEFAULT_US);
+	CHECK_EQ(run_devices_parse_disk(&d, "vhost-user=/b,coalesce=0", err, sizeof(err)), 0);
+	CHECK_EQ(d.disk_vu[1].coalesce_us, 0);
+	CHECK_EQ(run_devices_parse_disk(&d, "vhost-user=/c,mem=isolated,coalesce=50", err, sizeof(err)), 0);
+	CHECK_EQ(d.disk_vu[2].coalesce_us, 50);
+	CHECK_EQ(run_devices_parse_disk(&d, "vhost-user=/d,mem=shared", err, sizeof(err)), 0);
+	CHECK_EQ(d.disk_vu[3].coalesce_us, 0);  /* the back-end signals the guest itself */
+	CHECK_EQ(run_devices_parse_net(&d, "vhost-user=/e", err, sizeof(err)), 0);
+	CHECK_EQ(d.net_vu[0].coalesce_us, 0);
+}
+
 int main(void)
 {
 	log_set_quiet(1);
@@ -1372,6 +1392,7 @@ int main(void)
 	RUN(session_blk_over_memfd);
 	RUN(frontend_drives_backend);
 	RUN(proxy_parse);
+	RUN(proxy_coalesce_defaults);
 	RUN(proxy_shared_memory);
 	RUN(proxy_isolated_bounce_window);
 	RUN(proxy_isolated_replay);
