@@ -77,7 +77,7 @@ int vu_proxy_parse(const char *spec, struct vu_proxy_options *o, char *err, size
 		goto out;
 	}
 	strcpy(o->socket, tok);
-	bool bounce_given = false, coalesce_given = false;
+	bool bounce_given = false;
 	uint64_t v;
 	while ((tok = strtok_r(NULL, ",", &save))) {
 		if (!strcmp(tok, "mem=shared")) {
@@ -106,7 +106,7 @@ int vu_proxy_parse(const char *spec, struct vu_proxy_options *o, char *err, size
 				goto out;
 			}
 			o->coalesce_us = (uint32_t)v;
-			o->coalesce_given = coalesce_given = true;
+			o->coalesce_given = true;
 		} else {
 			rc = err_fail(err, errlen, "unknown vhost-user option '%s' (expected "
 				      "mem=shared|isolated, bounce=SIZE, reconnect=SECONDS, coalesce=USEC, "
@@ -116,7 +116,7 @@ int vu_proxy_parse(const char *spec, struct vu_proxy_options *o, char *err, size
 	}
 	if (bounce_given && o->mem != VU_PROXY_MEM_ISOLATED)
 		rc = err_fail(err, errlen, "bounce= applies to mem=isolated only");
-	else if (coalesce_given && o->mem != VU_PROXY_MEM_ISOLATED)
+	else if (o->coalesce_given && o->mem != VU_PROXY_MEM_ISOLATED)
 		rc = err_fail(err, errlen, "coalesce= applies to mem=isolated only (in shared mode "
 			      "the back-end signals the guest itself)");
 out:

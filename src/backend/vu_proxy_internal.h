@@ -65,7 +65,7 @@ struct bounce_queue {
 	struct iovec *waiting_iov;    /* [PROXY_MAX_IOV] */
 	uint32_t waiting_epoch;
 	struct iovec *pop_iov;        /* [PROXY_MAX_IOV], scratch for virtq_pop */
-	struct coalesce coal;         /* the guest's interrupts (coalesce=, off by default) */
+	struct coalesce coal;         /* the guest's interrupts (coalesce=; disks default to 200) */
 	/* Completions of one back-end call, published to the guest together. */
 	uint16_t done_head[PROXY_QUEUE_MAX];
 	uint32_t done_len[PROXY_QUEUE_MAX];
