@@ -50,6 +50,9 @@
 # printed with BENCH_BLK_DIAG=1).  It adds the cross-CPU wake-ups of the isolated-memory
 # relay next to any VMM (a test of the test host, not a benchmark: with it
 # the figures mean nothing).
+# BENCH_BLK_REF=PATH names another capvm binary (e.g. built from an older
+# commit); the variants NAME-ref (capvm-ref, capvm-isolated-ref, ...) run
+# it, for an A/B comparison of two builds in one run.
 # A guest that prints nothing for 120 s + 2 x RUNTIME is taken as hung
 # (status 124, as on the overall timeout); for either, CONSOLE.hang next to
 # its console log records what the VMM's threads were doing.
@@ -60,7 +63,8 @@
 # guest CPU, and of KVM exits per 1,000 I/Os (total, and mmio / io / halt /
 # irq / injections), plus ratios capvm/QEMU.
 # Unless --no-trace, one more boot per VMM (not timed: tracing slows it)
-# counts, in the randread window, the exits by SVM exit code and the MMIO,
+# counts, in the randread window (BENCH_BLK_TRACE_JOB=seqread: the seqread
+# one), the exits by SVM exit code and the MMIO,
 # port and MSR accesses by address (ftrace histograms of kvm:kvm_exit,
 # kvm:kvm_mmio, kvm:kvm_pio, kvm:kvm_msr), to show where exits come from.
 # Results go to stdout and build/bench/blk.txt.  See docs/performance.md.
@@ -85,11 +89,17 @@ done
 : "${BENCH_BLK_DIAG:=${CAPVM_BENCH_BLK_DIAG:-0}}"
 : "${BENCH_BLK_STRESS:=${CAPVM_BENCH_BLK_STRESS:-0}}"
 : "${BENCH_BLK_STRESS_OPTS:=${CAPVM_BENCH_BLK_STRESS_OPTS:--m}}"
+: "${BENCH_BLK_TRACE_JOB:=${CAPVM_BENCH_BLK_TRACE_JOB:-randread}}"
+: "${BENCH_BLK_REF:=${CAPVM_BENCH_BLK_REF:-}}"
+[ -z "$BENCH_BLK_REF" ] || BENCH_BLK_REF=$(realpath "$BENCH_BLK_REF")
+TRACE_JOB=$BENCH_BLK_TRACE_JOB
+[[ $TRACE_JOB =~ ^(randread|seqread)$ ]] || { echo "$0: BENCH_BLK_TRACE_JOB must be randread or seqread" >&2; exit 2; }
 [[ $BENCH_BLK_LOOPS =~ ^[1-9][0-9]*$ ]] || { echo "$0: BENCH_BLK_LOOPS must be a number" >&2; exit 2; }
 export CAPVM_BENCH_BLK_VMMS=$BENCH_BLK_VMMS CAPVM_BENCH_BLK_RUNTIME=$BENCH_BLK_RUNTIME \
 	CAPVM_BENCH_BLK_HOST_CPUS=$BENCH_BLK_HOST_CPUS CAPVM_BENCH_BLK_PIN=$BENCH_BLK_PIN \
 	CAPVM_BENCH_BLK_LOOPS=$BENCH_BLK_LOOPS CAPVM_BENCH_BLK_DIAG=$BENCH_BLK_DIAG \
-	CAPVM_BENCH_BLK_STRESS=$BENCH_BLK_STRESS CAPVM_BENCH_BLK_STRESS_OPTS=$BENCH_BLK_STRESS_OPTS
+	CAPVM_BENCH_BLK_STRESS=$BENCH_BLK_STRESS CAPVM_BENCH_BLK_STRESS_OPTS=$BENCH_BLK_STRESS_OPTS \
+	CAPVM_BENCH_BLK_TRACE_JOB=$BENCH_BLK_TRACE_JOB CAPVM_BENCH_BLK_REF=$BENCH_BLK_REF
 if [ $quick -eq 1 ]; then
 	: "${iters:=1}" "${trace:=0}"; runtime=3
 else
@@ -176,6 +186,21 @@ read_counters() {
 	echo "${out[*]}"
 }
 
+# The disk's own counters, from capvm's monitor (info counters): kicks and
+# interrupts as the device saw them, and its coalescing windows.  Empty for
+# QEMU; a counter the binary does not have (an older -ref build) reads 0.
+DEVC=(kicks irqs windows held_windows idle_window_ends)
+dev_counters() {
+	local out c v r=()
+	[ -S "$T/mon.sock" ] || return 0
+	out=$(echo "info counters" | timeout 5 nc -q1 -U "$T/mon.sock" 2>/dev/null | tr -d '\r')
+	for c in "${DEVC[@]}"; do
+		v=$(grep -a -m1 -E "^blk0\.(vhost_user\.)?$c: " <<< "$out" | sed 's/.*: *//')
+		r+=("${v:-0}")
+	done
+	echo "${r[*]}"
+}
+
 # The ftrace histograms of the trace run (see the header).
 HISTS=("kvm_exit exit_reason" "kvm_mmio type,gpa" "kvm_pio rw,port" "kvm_msr write,ecx")
 trace_start() {
@@ -206,10 +231,11 @@ pin_qemu() {
 at_mark() {
 	[ "$1" = idle-begin ] && [ "$PIN" = 1 ] && [ "$vmm" = qemu ] && pin_qemu "$pid"
 	echo "$1 $EPOCHREALTIME $(read_counters)" >> "$MARKS"
+	echo "$1 $(dev_counters)" >> "$MARKS.dev"
 	if [ -n "$TRACE_PREFIX" ]; then
 		case $1 in
-		begin-randread) trace_start || echo "# tracing: cannot set hist triggers in $TRACING" >&2 ;;
-		end-randread) trace_stop "$TRACE_PREFIX" ;;
+		"begin-$TRACE_JOB") trace_start || echo "# tracing: cannot set hist triggers in $TRACING" >&2 ;;
+		"end-$TRACE_JOB") trace_stop "$TRACE_PREFIX" ;;
 		esac
 	fi
 }
@@ -283,8 +309,14 @@ boot() {
 #   capvm-isolated-nocoal  the same with the relay's coalescing off (coalesce=0)
 #   capvm-isolated-coal    the same with coalesce=200 given (= the default)
 #   qemu            QEMU 7.2 microvm, virtio-blk-device, aio=io_uring
+#   NAME-ref        any capvm variant run by another capvm binary, the one
+#                   BENCH_BLK_REF names (e.g. a build of an older commit, for A/B)
 VMMS=($BENCH_BLK_VMMS)
 for v in "${VMMS[@]}"; do
+	if [[ $v == capvm*-ref ]]; then
+		[ -x "${BENCH_BLK_REF:-}" ] || { echo "$0: $v needs BENCH_BLK_REF=PATH of a capvm binary" >&2; exit 2; }
+		v=${v%-ref}
+	fi
 	case $v in capvm|capvm-nocoal|capvm-coal[1-9]*|capvm-shared|capvm-isolated|capvm-isolated-coal|capvm-isolated-nocoal|qemu) ;;
 	*) echo "$0: unknown VMM variant '$v' in BENCH_BLK_VMMS" >&2; exit 2 ;;
 	esac
@@ -330,11 +362,11 @@ ipi_delta() {  # ipi_delta SNAPSHOT-FILE: " RES a/b CAL c/d TLB e/f" since the s
 		  for (i = 2; i <= NF; i++) printf "%s%d", (i == 2 ? " " : "/"), $i - b[$1, i] }' "$1" -
 }
 
-# back_end_start: `capvm backend blk` on the image, waits for its socket.
+# back_end_start CAPVM: `capvm backend blk` on the image, waits for its socket.
 back_end_start() {
 	local sock=$T/backend.sock i
 	rm -f "$sock"
-	"${PIN_BACKEND[@]}" "$CAPVM" backend blk --socket "$sock" --image "$loopdev,cache=none" > "$T/backend.log" 2>&1 &
+	"${PIN_BACKEND[@]}" "$1" backend blk --socket "$sock" --image "$loopdev,cache=none" > "$T/backend.log" 2>&1 &
 	BACKEND_PID=$!
 	E2E_PIDS+=("$BACKEND_PID")
 	for i in $(seq 300); do [ -S "$sock" ] && return 0; sleep 0.1; done
@@ -348,8 +380,11 @@ back_end_stop() {
 }
 
 start_vmm() {  # start_vmm VMM CONSOLE
-	local -a run=("$CAPVM" run --kernel "$CAPVM_VMLINUX" --initrd "$CAPVM_BLK_INITRD"
-		--cmdline "$CMDLINE" --mem "${MEM_MIB}M" --cpus 1 "${PIN_CAPVM[@]}")
+	local bin=$CAPVM
+	if [[ $1 == capvm*-ref ]]; then bin=$BENCH_BLK_REF; set -- "${1%-ref}" "$2"; fi
+	rm -f "$T/mon.sock"
+	local -a run=("$bin" run --kernel "$CAPVM_VMLINUX" --initrd "$CAPVM_BLK_INITRD"
+		--cmdline "$CMDLINE" --mem "${MEM_MIB}M" --cpus 1 --monitor "unix:$T/mon.sock" "${PIN_CAPVM[@]}")
 	case $1 in
 	capvm) boot "$2" "${run[@]}" --disk "$loopdev,cache=none" ;;
 	capvm-nocoal) boot "$2" "${run[@]}" --disk "$loopdev,cache=none,coalesce=0" ;;
@@ -358,7 +393,7 @@ start_vmm() {  # start_vmm VMM CONSOLE
 		local vu=mem=${1#capvm-}
 		[ "$1" = capvm-isolated-coal ] && vu=mem=isolated,coalesce=200
 		[ "$1" = capvm-isolated-nocoal ] && vu=mem=isolated,coalesce=0
-		back_end_start || { RC=1; return; }
+		back_end_start "$bin" || { RC=1; return; }
 		boot "$2" "${run[@]}" --mem-shared --disk "vhost-user=$T/backend.sock,$vu"
 		back_end_stop ;;
 	qemu)
@@ -384,6 +419,7 @@ one() {
 	con=$CAPVM_OUT/blk-$vmm-$i.log
 	MARKS=$T/marks-$vmm-$i TRACE_PREFIX=
 	: > "$MARKS"
+	: > "$MARKS.dev"
 	[ "$BENCH_BLK_DIAG" = 1 ] && diag_begin
 	[ "$BENCH_BLK_STRESS" = 1 ] && stress_start
 	ipi_snap > "$T/ipis"
@@ -421,6 +457,15 @@ one() {
 		for k in 0 1 2 3 4 6; do
 			line+=" ${COUNTERS[$k]}_per_kio=$(awk -v d=$(( a[k] - b[k] )) -v n="$ios" 'BEGIN { printf "%.0f", n ? d * 1000 / n : -1 }')"
 		done
+		read -ra b <<< "$(sed -n "s/^begin-$job //p" "$MARKS.dev")"
+		read -ra a <<< "$(sed -n "s/^end-$job //p" "$MARKS.dev")"
+		if [ ${#a[@]} -eq ${#DEVC[@]} ] && [ ${#b[@]} -eq ${#DEVC[@]} ]; then
+			for k in "${!DEVC[@]}"; do
+				line+=" dev_${DEVC[$k]}=$(( a[k] - b[k] ))"
+			done
+			line+=" dev_irqs_per_kio=$(awk -v d=$(( a[1] - b[1] )) -v n="$ios" 'BEGIN { printf "%.0f", n ? d * 1000 / n : -1 }')"
+			line+=" dev_kicks_per_kio=$(awk -v d=$(( a[0] - b[0] )) -v n="$ios" 'BEGIN { printf "%.0f", n ? d * 1000 / n : -1 }')"
+		fi
 		echo "$line" | tee -a "$results"
 	done
 }
@@ -445,8 +490,8 @@ svm_exit() {
 # trace_report VMM PREFIX IOS: the trace run's histograms per 1,000 I/Os.
 trace_report() {
 	local vmm=$1 p=$2 ios=$3 code n
-	echo "$vmm, randread window of the trace run ($ios I/Os): per 1,000 I/Os"
-	[ "$ios" -gt 0 ] || { echo "  (no randread result in the trace run)"; return; }
+	echo "$vmm, $TRACE_JOB window of the trace run ($ios I/Os): per 1,000 I/Os"
+	[ "$ios" -gt 0 ] || { echo "  (no $TRACE_JOB result in the trace run)"; return; }
 	if [ ! -s "$p.kvm_exit" ]; then echo "  (no histogram: tracing unavailable)"; return; fi
 	printf '  exits by SVM exit code:'
 	sed -n 's/^{ exit_reason: *\([0-9]*\) *} hitcount: *\([0-9]*\)/\1 \2/p' "$p.kvm_exit" |
@@ -476,6 +521,7 @@ trace_report() {
 	echo "# kernel $(basename "$CAPVM_VMLINUX") (PVH), ${MEM_MIB} MiB, 1 vCPU, image ${IMG_MIB} MiB (tmpfs file via $loopdev)," \
 		"$(uname -r) host KVM $( [ -n "${CAPVM_IN_TESTHOST:-}" ] && echo "(test host: nested kvm_amd under QEMU TCG, $(nproc) vCPU)")"
 	echo "# capvm: $("$CAPVM" version 2>/dev/null | head -n 1), --disk $loopdev,cache=none; variants: ${VMMS[*]}"
+	[ -n "$BENCH_BLK_REF" ] && echo "# *-ref variants: $BENCH_BLK_REF, $("$BENCH_BLK_REF" version 2>/dev/null | head -n 1)"
 	[ "$PIN" = 1 ] && echo "# pinned: vCPU thread on CPU 0, other VMM threads and back-ends on CPU 1"
 	[ "$BENCH_BLK_STRESS" = 1 ] && echo "# STRESSED (figures not comparable): ipi-stress $BENCH_BLK_STRESS_OPTS during each timed boot"
 	echo "# qemu: $(qemu-system-x86_64 --version | head -n 1), -drive cache=none,aio=io_uring -device virtio-blk-device"
@@ -507,6 +553,9 @@ done | tee -a "$report"
 					"exits per I/O $(ratio "$(median exits_per_kio $vmm $job)" "$(median exits_per_kio qemu $job)")"
 			[ "$vmm" != capvm ] && [[ " ${VMMS[*]} " == *" capvm "* ]] &&
 				echo "$job ratio $vmm/capvm: IOPS $(ratio "$(median iops $vmm $job)" "$(median iops capvm $job)")"
+			echo "$job $vmm device (monitor): interrupts/kio $(median dev_irqs_per_kio "$vmm" "$job")," \
+				"kicks/kio $(median dev_kicks_per_kio "$vmm" "$job")," \
+				"held windows $(median dev_held_windows "$vmm" "$job"), idle ends $(median dev_idle_window_ends "$vmm" "$job")"
 		done
 	done
 	for vmm in "${VMMS[@]}"; do
@@ -523,8 +572,8 @@ if [ $trace -eq 1 ]; then
 		MARKS=$T/marks-$vmm-trace TRACE_PREFIX=$T/trace-$vmm
 		: > "$MARKS"
 		start_vmm "$vmm" "$CAPVM_OUT/blk-$vmm-trace.log"
-		ios=$(grep -a "^CAPVM-FIO-RESULT randread rc=0 " "$CAPVM_OUT/blk-$vmm-trace.log" | cut -d';' -f2)
-		trace_report "$vmm" "$TRACE_PREFIX" "$(( ${ios:-0} / 4 ))" | tee -a "$report"
+		kib=$(grep -a "^CAPVM-FIO-RESULT $TRACE_JOB rc=0 " "$CAPVM_OUT/blk-$vmm-trace.log" | cut -d';' -f2)
+		trace_report "$vmm" "$TRACE_PREFIX" "$(( ${kib:-0} / $([ "$TRACE_JOB" = seqread ] && echo 128 || echo 4) ))" | tee -a "$report"
 		for f in "$TRACE_PREFIX".*; do [ -f "$f" ] && cp "$f" "$CAPVM_OUT/blk-$vmm-trace.${f##*.}.hist"; done
 	done
 fi

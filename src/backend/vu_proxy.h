@@ -105,6 +105,7 @@ struct vu_proxy_stats {
 	uint64_t windows;             /* isolated: coalescing windows opened */
 	uint64_t window_requests;     /* isolated: requests relayed while a window was open */
 	uint64_t idle_window_ends;    /* isolated: windows ended early, nothing left at the back-end */
+	uint64_t held_windows;        /* isolated: window timers that held the interrupt (busy) */
 };
 const struct vu_proxy_stats *vu_proxy_stats(const struct virtio_device *dev);
 

@@ -27,7 +27,8 @@
  *
  * Interrupt coalescing (coalesce=USEC; disks default to 200, see run_devices.c):
  * the relay batches the guest's interrupts by the rules of virtio-blk
- * (coalesce.h).  A guest kick opens a window: the guest's kicks stay off,
+ * (coalesce.h: the interrupt also stays held at the window's timer while the
+ * back-end is busy).  A guest kick opens a window: the guest's kicks stay off,
  * its interrupt is held; each back-end call completes to the guest's ring
  * at once and relays what the guest queued meanwhile; the timer raises one
  * interrupt for the window, and the window ends at once when nothing is
@@ -215,7 +216,8 @@ int bounce_create(struct vu_proxy *p, char *err, size_t errlen)
 		bq->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		bq->call_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		if (coalesce_init(&bq->coal, p->opts.coalesce_us, &p->stats.windows,
-				  &p->stats.window_requests, &p->stats.idle_window_ends))
+				  &p->stats.window_requests, &p->stats.idle_window_ends,
+				  &p->stats.held_windows))
 			return err_fail(err, errlen, "queue %u: coalescing timer: %s", q, strerror(errno));
 		if (coalesce_fd(&bq->coal) >= 0) {
 			struct epoll_event tev = { .events = EPOLLIN, .data.u32 = PROXY_TAG_WINDOW | q };
@@ -757,6 +759,7 @@ void bounce_window_end(struct vu_proxy *p, unsigned q)
 {
 	struct bounce_queue *bq = q < VIRTIO_MAX_QUEUES ? p->bq[q] : NULL;
 	struct virtqueue *vq = &p->dev.vqs[q < VIRTIO_MAX_QUEUES ? q : 0];
+	unsigned in_flight;
 	bool running;
 
 	if (!bq || !coalesce_expired(&bq->coal))
@@ -764,8 +767,12 @@ void bounce_window_end(struct vu_proxy *p, unsigned q)
 	running = bq->running && p->fe.sock >= 0 && vq->active && virtio_device_running(&p->dev);
 	if (running)
 		window_take(p, bq, vq);
+	/* requests at the back-end: posted on the shadow ring, not yet used */
+	in_flight = (uint16_t)(bq->avail_idx - bq->last_used);
+	if (running && coalesce_hold(&bq->coal, in_flight))
+		return;  /* busy: the completions wait for more */
 	virtio_notify_queue(&p->dev, vq);  /* one interrupt for the whole window */
-	if (coalesce_next(&bq->coal, running))
+	if (coalesce_next(&bq->coal, running, running ? in_flight : 0))
 		return;
 	/* closed: kicks back on (a back-end that is away turns them on when it is back) */
 	if (running && virtq_enable_notify(vq))

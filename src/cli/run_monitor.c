@@ -199,6 +199,7 @@ static int rm_query_counters(void *opaque, struct monitor_counter *c, size_t max
 			VU_COUNTER(windows);
 			VU_COUNTER(window_requests);
 			VU_COUNTER(idle_window_ends);
+			VU_COUNTER(held_windows);
 #undef VU_COUNTER
 		}
 		const struct virtio_blk_stats *bs =
@@ -217,6 +218,7 @@ static int rm_query_counters(void *opaque, struct monitor_counter *c, size_t max
 			BLK_COUNTER(windows);
 			BLK_COUNTER(window_requests);
 			BLK_COUNTER(idle_window_ends);
+			BLK_COUNTER(held_windows);
 #undef BLK_COUNTER
 		}
 		const struct virtio_net_stats *ns =

@@ -29,10 +29,16 @@
  * microseconds.  While it is open the device leaves the driver's kicks off
  * (EVENT_IDX: avail_event is not moved) and holds the used-buffer interrupt;
  * completions still go to the used ring at once.  When the timer fires the
- * device takes what the driver queued meanwhile, raises one interrupt for
- * everything completed, and
- *   - if new requests came in the window, opens another (twice as long, up
- *     to USEC): the driver is streaming, keep batching;
+ * device takes what the driver queued meanwhile and
+ *   - while it is busy (more than a quarter of the deepest queue it has seen
+ *     since it last ran idle is still in flight) holds the interrupt for
+ *     another period, up to COALESCE_HOLD_WINDOWS × USEC in all: the driver
+ *     refills its queue only when it sees completions, so they are signalled
+ *     together while the device still has work;
+ *   - otherwise raises one interrupt for everything completed, and if new
+ *     requests came in the window or some are still in flight, opens
+ *     another (twice as long, up to USEC): the device picks up new requests
+ *     at each completion and timer, keep batching;
  *   - otherwise closes it (half as long next time) and turns kicks back on.
  * A driver that sends one request at a time (queue depth 1) only ever sees
  * quiet windows, so the window shrinks below COALESCE_MIN_US and the
@@ -668,8 +674,10 @@ static void blk_window_end(struct virtio_device *dev, void *opaque)
 		reap(b);
 	if (running)
 		window_take(b, vq);
+	if (running && coalesce_hold(&b->coal, b->stats.in_flight))
+		return;  /* busy: the completions wait for more */
 	virtio_notify_queue(dev, vq);  /* one interrupt for the whole window */
-	if (coalesce_next(&b->coal, running))
+	if (coalesce_next(&b->coal, running, b->stats.in_flight))
 		return;
 	if (running && virtq_enable_notify(vq))
 		blk_queue_notify(dev, vq);  /* raced with the driver: serve it */
@@ -923,7 +931,7 @@ struct virtio_device *virtio_blk_create(const struct blk_options *o, const struc
 		dev->nr_fds = 1;
 	}
 	if (coalesce_init(&b->coal, o->coalesce_us, &b->stats.windows, &b->stats.window_requests,
-			  &b->stats.idle_window_ends)) {
+			  &b->stats.idle_window_ends, &b->stats.held_windows)) {
 		fail(err, errlen, "cannot create the coalescing timer: %s", strerror(errno));
 		goto fail;
 	}

@@ -24,8 +24,8 @@ enum blk_cache { BLK_CACHE_WRITEBACK, BLK_CACHE_NONE };
 
 /*
  * Interrupt coalescing default (coalesce=USEC): the longest a completion
- * waits for others to share its interrupt.  See "Interrupt coalescing" in
- * blk.c and docs/virtio.md.
+ * waits for others to share its interrupt (16 × as long while the device
+ * is busy).  See "Interrupt coalescing" in blk.c and docs/virtio.md.
  */
 #define BLK_COALESCE_DEFAULT_US 200
 #define BLK_COALESCE_MAX_US     100000
@@ -52,6 +52,7 @@ struct virtio_blk_stats {
 	uint64_t windows;         /* coalescing windows opened */
 	uint64_t window_requests; /* requests taken while a window was open */
 	uint64_t idle_window_ends; /* windows ended early: the device ran idle */
+	uint64_t held_windows;    /* window timers that held the interrupt: device busy */
 };
 
 /*

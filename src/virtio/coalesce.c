@@ -13,10 +13,10 @@
 #include "common/log.h"
 
 int coalesce_init(struct coalesce *c, uint32_t max_us, uint64_t *windows, uint64_t *requests,
-		  uint64_t *idle_ends)
+		  uint64_t *idle_ends, uint64_t *holds)
 {
 	*c = (struct coalesce){ .timer_fd = -1, .max_us = max_us, .us = max_us,
-		.windows = windows, .requests = requests, .idle_ends = idle_ends };
+		.windows = windows, .requests = requests, .idle_ends = idle_ends, .holds = holds };
 	if (!max_us)
 		return 0;
 	c->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
@@ -92,17 +92,55 @@ bool coalesce_expired(struct coalesce *c)
 	return c->open;
 }
 
-bool coalesce_next(struct coalesce *c, bool running)
+static uint32_t longer(const struct coalesce *c)
 {
-	if (running && c->new_reqs) {
-		/* the driver is streaming requests: keep batching, longer */
-		c->us = c->us * 2 > c->max_us ? c->max_us : c->us * 2;
+	return c->us * 2 > c->max_us ? c->max_us : c->us * 2;
+}
+
+bool coalesce_hold(struct coalesce *c, unsigned in_flight)
+{
+	unsigned low;
+
+	if (in_flight > c->peak)
+		c->peak = in_flight;
+	low = c->peak / COALESCE_LOW_DIV;
+	if (low < 1)
+		low = 1;
+	/*
+	 * The driver refills only when it sees completions: signal while a
+	 * quarter of its queue is still at the device, so that it never runs
+	 * dry waiting for the driver.
+	 */
+	if (in_flight <= low || (uint64_t)c->held_us + c->us > (uint64_t)COALESCE_HOLD_WINDOWS * c->max_us) {
+		c->held_us = 0;
+		return false;
+	}
+	c->held_us += c->us;
+	c->us = longer(c);
+	arm(c, c->us);
+	if (c->us) {
+		(*c->holds)++;
+		return true;
+	}
+	c->held_us = 0;  /* timer failed: never hold without one */
+	return false;
+}
+
+bool coalesce_next(struct coalesce *c, bool running, unsigned in_flight)
+{
+	if (running && (c->new_reqs || in_flight)) {
+		/*
+		 * The driver is streaming requests, or the device is still busy
+		 * and picks up new ones at each completion: keep batching, longer.
+		 */
+		c->us = longer(c);
 		c->new_reqs = 0;
 		arm(c, c->us);
 		if (c->us)
 			return true;
 	}
 	c->open = false;
+	c->peak = 0;  /* nothing in flight: the device ran idle */
 	c->us /= 2;
 	if (c->us < COALESCE_MIN_US) {
 		/* one request at a time: serve the next kicks without a window */
@@ -116,6 +154,8 @@ void coalesce_end_idle(struct coalesce *c)
 {
 	disarm(c);
 	c->open = false;
+	c->peak = 0;
+	c->held_us = 0;
 	(*c->idle_ends)++;
 }
 
@@ -126,4 +166,6 @@ void coalesce_reset(struct coalesce *c)
 	c->us = c->max_us;
 	c->new_reqs = 0;
 	c->immediate_kicks = 0;
+	c->peak = 0;
+	c->held_us = 0;
 }

@@ -15,6 +15,7 @@
 
 #include "common/log.h"
 #include "virtio/blk.h"
+#include "virtio/coalesce.h"
 
 #define IMG_SECTORS 2048  /* 1 MiB */
 
@@ -738,6 +739,49 @@ TEST(interrupt_coalescing)
 }
 
 /*
+ * The hold rule of coalesce.c, driven directly: at the timer the interrupt
+ * stays held while more than a quarter of the deepest queue seen since the
+ * device ran idle is in flight, and for at most COALESCE_HOLD_WINDOWS
+ * windows; a window stays open (kicks off) while requests are in flight;
+ * running idle resets the depth.
+ */
+TEST(coalesce_hold_rules)
+{
+	uint64_t windows = 0, requests = 0, idle_ends = 0, holds = 0;
+	struct coalesce c;
+	int held;
+
+	CHECK(coalesce_init(&c, 1000000, &windows, &requests, &idle_ends, &holds) == 0);  /* 1 s: never fires here */
+	CHECK(coalesce_kick(&c));
+	coalesce_took(&c, 32);
+	CHECK(coalesce_open(&c));
+	CHECK(coalesce_hold(&c, 32));         /* a deep queue: hold */
+	CHECK(coalesce_hold(&c, 9));          /* 9 > 32 / 4 still busy */
+	CHECK(!coalesce_hold(&c, 8));         /* a quarter left: signal now */
+	CHECK_EQ(holds, 2);
+	CHECK(coalesce_next(&c, true, 8));    /* still busy: the window stays, kicks off */
+	CHECK(c.open);
+	/* the hold is bounded even when the device stays busy */
+	for (held = 0; held < 100 && coalesce_hold(&c, 32); held++)
+		;
+	CHECK(held > 0 && held <= COALESCE_HOLD_WINDOWS);
+	CHECK(coalesce_next(&c, true, 32));
+	/* a shallow queue is never held: one request in flight */
+	coalesce_end_idle(&c);
+	CHECK_EQ(idle_ends, 1);
+	CHECK(coalesce_kick(&c));
+	CHECK(coalesce_open(&c));
+	CHECK(!coalesce_hold(&c, 1));
+	/* idle and nothing new: the window closes, kicks come back */
+	CHECK(!coalesce_next(&c, true, 0));
+	CHECK(!c.open);
+	/* a device that is not running never holds on to a window */
+	CHECK(coalesce_open(&c));
+	CHECK(!coalesce_next(&c, false, 5));
+	coalesce_destroy(&c);
+}
+
+/*
  * block_resize: growing the disk extends the image file, puts the new
  * capacity in config space, bumps the config generation and raises a
  * configuration-change interrupt; the new sectors are readable.  Shrinking,
@@ -812,6 +856,7 @@ int main(void)
 	RUN(more_requests_than_slots);
 	RUN(reset_under_load_with_iothread);
 	RUN(interrupt_coalescing);
+	RUN(coalesce_hold_rules);
 	RUN(resize);
 	unlink(img);
 	return test_exit();
