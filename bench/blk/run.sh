@@ -455,7 +455,7 @@ one() {
 		done
 		line+=" exits_per_s=$(awk -v d=$(( a[0] - b[0] )) -v w="$(window_s "begin-$job" "end-$job")" 'BEGIN { printf "%.0f", (w > 0 ? d / w : -1) }')"
 		for k in 0 1 2 3 4 6; do
-			line+=" ${COUNTERS[$k]}_per_kio=$(awk -v d=$(( a[k] - b[k] )) -v n="$ios" 'BEGIN { printf "%.0f", n ? d * 1000 / n : -1 }')"
+			line+=" ${COUNTERS[$k]}_per_kio=$(per_kio $(( a[k] - b[k] )) "$ios")"
 		done
 		read -ra b <<< "$(sed -n "s/^begin-$job //p" "$MARKS.dev")"
 		read -ra a <<< "$(sed -n "s/^end-$job //p" "$MARKS.dev")"
@@ -463,12 +463,15 @@ one() {
 			for k in "${!DEVC[@]}"; do
 				line+=" dev_${DEVC[$k]}=$(( a[k] - b[k] ))"
 			done
-			line+=" dev_irqs_per_kio=$(awk -v d=$(( a[1] - b[1] )) -v n="$ios" 'BEGIN { printf "%.0f", n ? d * 1000 / n : -1 }')"
-			line+=" dev_kicks_per_kio=$(awk -v d=$(( a[0] - b[0] )) -v n="$ios" 'BEGIN { printf "%.0f", n ? d * 1000 / n : -1 }')"
+			line+=" dev_irqs_per_kio=$(per_kio $(( a[1] - b[1] )) "$ios")"
+			line+=" dev_kicks_per_kio=$(per_kio $(( a[0] - b[0] )) "$ios")"
 		fi
 		echo "$line" | tee -a "$results"
 	done
 }
+
+# per_kio COUNT IOS: COUNT per 1,000 I/Os (-1 without I/Os).
+per_kio() { awk -v d="$1" -v n="$2" 'BEGIN { printf "%.0f", n ? d * 1000 / n : -1 }'; }
 
 # median FIELD VMM JOB: median of FIELD=value over the VMM's lines for JOB.
 median() {

@@ -772,7 +772,7 @@ void bounce_window_end(struct vu_proxy *p, unsigned q)
 	if (running && coalesce_hold(&bq->coal, in_flight))
 		return;  /* busy: the completions wait for more */
 	virtio_notify_queue(&p->dev, vq);  /* one interrupt for the whole window */
-	if (coalesce_next(&bq->coal, running, running ? in_flight : 0))
+	if (coalesce_next(&bq->coal, running, in_flight))
 		return;
 	/* closed: kicks back on (a back-end that is away turns them on when it is back) */
 	if (running && virtq_enable_notify(vq))

@@ -111,23 +111,20 @@ bool coalesce_hold(struct coalesce *c, unsigned in_flight)
 	 * quarter of its queue is still at the device, so that it never runs
 	 * dry waiting for the driver.
 	 */
-	if (in_flight <= low || (uint64_t)c->held_us + c->us > (uint64_t)COALESCE_HOLD_WINDOWS * c->max_us) {
-		c->held_us = 0;
+	if (in_flight <= low || (uint64_t)c->held_us + c->us > (uint64_t)COALESCE_HOLD_WINDOWS * c->max_us)
 		return false;
-	}
 	c->held_us += c->us;
 	c->us = longer(c);
 	arm(c, c->us);
-	if (c->us) {
-		(*c->holds)++;
-		return true;
-	}
-	c->held_us = 0;  /* timer failed: never hold without one */
-	return false;
+	if (!c->us)
+		return false;  /* timer failed: never hold without one */
+	(*c->holds)++;
+	return true;
 }
 
 bool coalesce_next(struct coalesce *c, bool running, unsigned in_flight)
 {
+	c->held_us = 0;  /* the interrupt went: a new hold starts from here */
 	if (running && (c->new_reqs || in_flight)) {
 		/*
 		 * The driver is streaming requests, or the device is still busy
