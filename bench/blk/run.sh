@@ -61,7 +61,10 @@
 # that the exits of the job's window are known while the VM is alive.
 # Reported per VMM and job: medians of IOPS, bandwidth, completion latency,
 # guest CPU, and of KVM exits per 1,000 I/Os (total, and mmio / io / halt /
-# irq / injections), plus ratios capvm/QEMU.
+# irq / injections), plus ratios capvm/QEMU.  Each job line also has where
+# the test host's CPU time went over the job's window (host_cpu, vcpu_cpu,
+# vmm_io_cpu, backend_cpu: % of one test-host CPU; host_cpu_ms_per_kio and
+# vcpu_cpu_ms_per_kio: ms per 1,000 I/Os), from /proc at each mark.
 # Unless --no-trace, one more boot per VMM (not timed: tracing slows it)
 # counts, in the randread window (BENCH_BLK_TRACE_JOB=seqread: the seqread
 # one), the exits by SVM exit code and the MMIO,
@@ -201,6 +204,42 @@ dev_counters() {
 	echo "${r[*]}"
 }
 
+# Where the test host's CPU time goes (jiffies): all CPUs, idle (with
+# iowait), the VMM's vCPU threads (capvm's vcpuN, QEMU's "CPU N/KVM"), its
+# other threads (I/O threads, io_uring workers), the back-end process.
+cpu_snap() {
+	local all idle vcpu=0 other=0 be=0 t comm line
+	local -a c st
+	read -ra c < /proc/stat
+	all=$(( c[1] + c[2] + c[3] + c[4] + c[5] + c[6] + c[7] + c[8] )) idle=$(( c[4] + c[5] ))
+	# (bash builtins only: this runs at every mark, while the guest waits)
+	for t in /proc/"$pid"/task/*; do
+		{ read -r comm < "$t/comm" && read -r line < "$t/stat"; } 2>/dev/null || continue
+		read -ra st <<< "${line##*) }"
+		if [[ $comm == vcpu* || $comm == "CPU "*"/KVM" ]]; then
+			vcpu=$(( vcpu + st[11] + st[12] ))
+		else
+			other=$(( other + st[11] + st[12] ))
+		fi
+	done
+	[ -n "${BACKEND_PID:-}" ] && be=$(tree_cpu "$BACKEND_PID")
+	echo "$all $idle $vcpu $other $be"
+}
+# tree_cpu PID: CPU time (jiffies) of a process and its descendants (the
+# back-end serves from a sandboxed child), all their threads.
+tree_cpu() {
+	local sum=0 t line kid
+	local -a st kids
+	for t in /proc/"$1"/task/*; do
+		read -r line < "$t/stat" 2>/dev/null || continue
+		read -ra st <<< "${line##*) }"
+		sum=$(( sum + st[11] + st[12] ))
+		read -ra kids < "$t/children" 2>/dev/null
+		for kid in "${kids[@]}"; do sum=$(( sum + $(tree_cpu "$kid") )); done
+	done
+	echo "$sum"
+}
+
 # The ftrace histograms of the trace run (see the header).
 HISTS=("kvm_exit exit_reason" "kvm_mmio type,gpa" "kvm_pio rw,port" "kvm_msr write,ecx")
 trace_start() {
@@ -231,7 +270,11 @@ pin_qemu() {
 at_mark() {
 	[ "$1" = idle-begin ] && [ "$PIN" = 1 ] && [ "$vmm" = qemu ] && pin_qemu "$pid"
 	echo "$1 $EPOCHREALTIME $(read_counters)" >> "$MARKS"
-	echo "$1 $(dev_counters)" >> "$MARKS.dev"
+	echo "$1 $(cpu_snap)" >> "$MARKS.cpu"
+	# in the background: nc lingers a second after the reply, and the
+	# console must be read on (marks lag otherwise); one() waits for it
+	{ echo "$1 $(dev_counters)" >> "$MARKS.dev"; } &
+	MARK_JOBS+=($!)
 	if [ -n "$TRACE_PREFIX" ]; then
 		case $1 in
 		"begin-$TRACE_JOB") trace_start || echo "# tracing: cannot set hist triggers in $TRACING" >&2 ;;
@@ -308,6 +351,7 @@ boot() {
 #                   (the relay's interrupt coalescing on: the default for disks)
 #   capvm-isolated-nocoal  the same with the relay's coalescing off (coalesce=0)
 #   capvm-isolated-coal    the same with coalesce=200 given (= the default)
+#   capvm-isolated-becoalN the same with the back-end's own coalescing at N µs
 #   qemu            QEMU 7.2 microvm, virtio-blk-device, aio=io_uring
 #   NAME-ref        any capvm variant run by another capvm binary, the one
 #                   BENCH_BLK_REF names (e.g. a build of an older commit, for A/B)
@@ -317,14 +361,16 @@ for v in "${VMMS[@]}"; do
 		[ -x "${BENCH_BLK_REF:-}" ] || { echo "$0: $v needs BENCH_BLK_REF=PATH of a capvm binary" >&2; exit 2; }
 		v=${v%-ref}
 	fi
-	case $v in capvm|capvm-nocoal|capvm-coal[1-9]*|capvm-shared|capvm-isolated|capvm-isolated-coal|capvm-isolated-nocoal|qemu) ;;
+	case $v in capvm|capvm-nocoal|capvm-coal[1-9]*|capvm-shared|capvm-isolated|capvm-isolated-coal|capvm-isolated-nocoal|capvm-isolated-becoal[0-9]*|qemu) ;;
 	*) echo "$0: unknown VMM variant '$v' in BENCH_BLK_VMMS" >&2; exit 2 ;;
 	esac
 	[[ $v != capvm-coal* || ${v#capvm-coal} =~ ^[0-9]+$ ]] ||
 		{ echo "$0: capvm-coalN needs a number of µs, not '$v'" >&2; exit 2; }
+	[[ $v != capvm-isolated-becoal* || ${v#capvm-isolated-becoal} =~ ^[0-9]+$ ]] ||
+		{ echo "$0: capvm-isolated-becoalN needs a number of µs, not '$v'" >&2; exit 2; }
 done
 
-PIN=0 PIN_CAPVM=() PIN_BACKEND=()
+NCPU=$(nproc) HZ=$(getconf CLK_TCK) PIN=0 PIN_CAPVM=() PIN_BACKEND=()
 if [ "$BENCH_BLK_PIN" = 1 ] && [ "$(nproc)" -ge 2 ]; then
 	PIN=1 PIN_CAPVM=(--affinity 0 --io-affinity 1) PIN_BACKEND=(taskset -c 1)
 fi
@@ -363,10 +409,10 @@ ipi_delta() {  # ipi_delta SNAPSHOT-FILE: " RES a/b CAL c/d TLB e/f" since the s
 }
 
 # back_end_start CAPVM: `capvm backend blk` on the image, waits for its socket.
-back_end_start() {
+back_end_start() {  # back_end_start CAPVM [IMAGE-OPTIONS]
 	local sock=$T/backend.sock i
 	rm -f "$sock"
-	"${PIN_BACKEND[@]}" "$1" backend blk --socket "$sock" --image "$loopdev,cache=none" > "$T/backend.log" 2>&1 &
+	"${PIN_BACKEND[@]}" "$1" backend blk --socket "$sock" --image "$loopdev,cache=none${2:+,$2}" > "$T/backend.log" 2>&1 &
 	BACKEND_PID=$!
 	E2E_PIDS+=("$BACKEND_PID")
 	for i in $(seq 300); do [ -S "$sock" ] && return 0; sleep 0.1; done
@@ -389,11 +435,12 @@ start_vmm() {  # start_vmm VMM CONSOLE
 	capvm) boot "$2" "${run[@]}" --disk "$loopdev,cache=none" ;;
 	capvm-nocoal) boot "$2" "${run[@]}" --disk "$loopdev,cache=none,coalesce=0" ;;
 	capvm-coal*) boot "$2" "${run[@]}" --disk "$loopdev,cache=none,coalesce=${1#capvm-coal}" ;;
-	capvm-shared|capvm-isolated|capvm-isolated-coal|capvm-isolated-nocoal)
-		local vu=mem=${1#capvm-}
+	capvm-shared|capvm-isolated|capvm-isolated-coal|capvm-isolated-nocoal|capvm-isolated-becoal*)
+		local vu=mem=${1#capvm-} beopt=
 		[ "$1" = capvm-isolated-coal ] && vu=mem=isolated,coalesce=200
 		[ "$1" = capvm-isolated-nocoal ] && vu=mem=isolated,coalesce=0
-		back_end_start "$bin" || { RC=1; return; }
+		[[ $1 == capvm-isolated-becoal* ]] && vu=mem=isolated beopt=coalesce=${1#capvm-isolated-becoal}
+		back_end_start "$bin" $beopt || { RC=1; return; }
 		boot "$2" "${run[@]}" --mem-shared --disk "vhost-user=$T/backend.sock,$vu"
 		back_end_stop ;;
 	qemu)
@@ -420,11 +467,14 @@ one() {
 	MARKS=$T/marks-$vmm-$i TRACE_PREFIX=
 	: > "$MARKS"
 	: > "$MARKS.dev"
+	: > "$MARKS.cpu"
 	[ "$BENCH_BLK_DIAG" = 1 ] && diag_begin
 	[ "$BENCH_BLK_STRESS" = 1 ] && stress_start
 	ipi_snap > "$T/ipis"
 	local t0=$SECONDS
+	MARK_JOBS=()
 	start_vmm "$vmm" "$con"
+	[ ${#MARK_JOBS[@]} -gt 0 ] && wait "${MARK_JOBS[@]}" 2>/dev/null
 	[ "$BENCH_BLK_STRESS" = 1 ] && stress_stop "$vmm" "$i" "$con"
 	[ "$BENCH_BLK_STRESS$BENCH_BLK_DIAG" != 00 ] &&
 		echo "# ipis $vmm iter=$i in $((SECONDS - t0)) s, per CPU:$(ipi_delta "$T/ipis")"
@@ -465,6 +515,18 @@ one() {
 			done
 			line+=" dev_irqs_per_kio=$(per_kio $(( a[1] - b[1] )) "$ios")"
 			line+=" dev_kicks_per_kio=$(per_kio $(( a[0] - b[0] )) "$ios")"
+		fi
+		read -ra b <<< "$(sed -n "s/^begin-$job //p" "$MARKS.cpu")"
+		read -ra a <<< "$(sed -n "s/^end-$job //p" "$MARKS.cpu")"
+		if [ ${#a[@]} -eq 5 ] && [ ${#b[@]} -eq 5 ] && [ $(( a[0] - b[0] )) -gt 0 ]; then
+			# in % of one test-host CPU over the job's window
+			local per_cpu=$(( (a[0] - b[0]) / NCPU ))
+			line+=" host_cpu=$(( (a[0] - b[0] - a[1] + b[1]) * 100 / per_cpu ))"
+			line+=" vcpu_cpu=$(( (a[2] - b[2]) * 100 / per_cpu )) vmm_io_cpu=$(( (a[3] - b[3]) * 100 / per_cpu ))"
+			line+=" backend_cpu=$(( (a[4] - b[4]) * 100 / per_cpu ))"
+			# test-host CPU time per 1,000 I/Os, in ms
+			line+=" host_cpu_ms_per_kio=$(per_kio $(( (a[0] - b[0] - a[1] + b[1]) * 1000 / HZ )) "$ios")"
+			line+=" vcpu_cpu_ms_per_kio=$(per_kio $(( (a[2] - b[2]) * 1000 / HZ )) "$ios")"
 		fi
 		echo "$line" | tee -a "$results"
 	done
@@ -560,6 +622,12 @@ done | tee -a "$report"
 				"kicks/kio $(median dev_kicks_per_kio "$vmm" "$job")," \
 				"held windows $(median dev_held_windows "$vmm" "$job"), idle ends $(median dev_idle_window_ends "$vmm" "$job")"
 		done
+		for vmm in "${VMMS[@]}"; do
+			echo "$job $vmm test-host CPU (% of one CPU): all $(median host_cpu "$vmm" "$job")," \
+				"vCPU thread $(median vcpu_cpu "$vmm" "$job"), VMM's other threads $(median vmm_io_cpu "$vmm" "$job")," \
+				"back-end $(median backend_cpu "$vmm" "$job");" \
+				"ms per 1,000 I/Os: all $(median host_cpu_ms_per_kio "$vmm" "$job"), vCPU thread $(median vcpu_cpu_ms_per_kio "$vmm" "$job")"
+		done
 	done
 	for vmm in "${VMMS[@]}"; do
 		echo "exits/s (median) $vmm: idle guest $(median exits_per_s $vmm idle)," \
@@ -574,7 +642,9 @@ if [ $trace -eq 1 ]; then
 	for vmm in capvm qemu; do
 		MARKS=$T/marks-$vmm-trace TRACE_PREFIX=$T/trace-$vmm
 		: > "$MARKS"
+		MARK_JOBS=()
 		start_vmm "$vmm" "$CAPVM_OUT/blk-$vmm-trace.log"
+		[ ${#MARK_JOBS[@]} -gt 0 ] && wait "${MARK_JOBS[@]}" 2>/dev/null
 		kib=$(grep -a "^CAPVM-FIO-RESULT $TRACE_JOB rc=0 " "$CAPVM_OUT/blk-$vmm-trace.log" | cut -d';' -f2)
 		trace_report "$vmm" "$TRACE_PREFIX" "$(( ${kib:-0} / $([ "$TRACE_JOB" = seqread ] && echo 128 || echo 4) ))" | tee -a "$report"
 		for f in "$TRACE_PREFIX".*; do [ -f "$f" ] && cp "$f" "$CAPVM_OUT/blk-$vmm-trace.${f##*.}.hist"; done

@@ -683,25 +683,22 @@ static void copy_back(struct vu_proxy *p, const struct bounce_req *r)
 	p->stats.bytes_from_backend += r->writable_len;
 }
 
-void bounce_backend_call(struct vu_proxy *p, unsigned q)
+/*
+ * Take what the back-end put on shadow ring bq's used ring to the guest's
+ * ring (copies back, one used-index update).  True if any request finished
+ * (the guest is then due an interrupt).  A back-end that breaks the rules
+ * ends the session (what it completed correctly before still counts).
+ */
+static bool take_used(struct vu_proxy *p, struct bounce_queue *bq, struct virtqueue *vq)
 {
-	struct bounce_queue *bq = q < VIRTIO_MAX_QUEUES ? p->bq[q] : NULL;
-	struct virtqueue *vq = &p->dev.vqs[q < VIRTIO_MAX_QUEUES ? q : 0];
-	uint64_t count;
 	unsigned ndone = 0;
 	bool pushed = false;
 
-	if (!bq)
-		return;
-	if (read(bq->call_fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
-		return;
-	if (!bq->running || !vq->active)
-		return;
 	uint16_t used_idx = __atomic_load_n(&bq->used->idx, __ATOMIC_ACQUIRE);
 	if ((uint16_t)(used_idx - bq->last_used) > bq->size - bq->nr_free) {
 		p->stats.backend_errors++;
 		proxy_disconnected(p, "moved its used index past the requests it was given");
-		return;
+		return false;
 	}
 	while (bq->last_used != used_idx) {
 		struct virtq_used_elem *e = &bq->used->ring[bq->last_used & (bq->size - 1)];
@@ -710,7 +707,7 @@ void bounce_backend_call(struct vu_proxy *p, unsigned q)
 		if (id >= bq->size || !bq->req[id].busy) {
 			p->stats.backend_errors++;
 			proxy_disconnected(p, "completed a request it was not given");
-			break;
+			break;  /* the ones before it still go to the guest */
 		}
 		struct bounce_req *r = &bq->req[id];
 		/*
@@ -733,7 +730,22 @@ void bounce_backend_call(struct vu_proxy *p, unsigned q)
 	 */
 	if (ndone)
 		virtq_push_many(vq, bq->done_head, bq->done_len, ndone);
-	if (!pushed)
+	return pushed;
+}
+
+void bounce_backend_call(struct vu_proxy *p, unsigned q)
+{
+	struct bounce_queue *bq = q < VIRTIO_MAX_QUEUES ? p->bq[q] : NULL;
+	struct virtqueue *vq = &p->dev.vqs[q < VIRTIO_MAX_QUEUES ? q : 0];
+	uint64_t count;
+
+	if (!bq)
+		return;
+	if (read(bq->call_fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
+		return;
+	if (!bq->running || !vq->active)
+		return;
+	if (!take_used(p, bq, vq))
 		return;
 	if (bq->coal.open) {
 		/* the interrupt waits for the window's end; start what came meanwhile */
@@ -765,6 +777,15 @@ void bounce_window_end(struct vu_proxy *p, unsigned q)
 	if (!bq || !coalesce_expired(&bq->coal))
 		return;
 	running = bq->running && p->fe.sock >= 0 && vq->active && virtio_device_running(&p->dev);
+	/*
+	 * What the back-end finished but has not called about yet: a back-end
+	 * that coalesces its own calls (capvm's blk does, for a guest it serves
+	 * directly) would otherwise hold the window's completions for its own
+	 * window too, and its busy rule would keep them back while the relay's
+	 * rule sees nothing in flight.
+	 */
+	if (running && take_used(p, bq, vq))
+		running = bq->running && p->fe.sock >= 0;
 	if (running)
 		window_take(p, bq, vq);
 	/* requests at the back-end: posted on the shadow ring, not yet used */
