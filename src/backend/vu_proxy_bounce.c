@@ -22,16 +22,23 @@
  * the request are copied from the window back to the guest's buffers and
  * the chains of one call are completed on the guest's ring together
  * (one used-index update); then the guest is
- * interrupted if it wants to be (EVENT_IDX is handled by the VMM's own
- * virtqueue code: the back-end only sees plain split rings).
+ * interrupted if it wants to be (the guest's EVENT_IDX is handled by the
+ * VMM's own virtqueue code).
+ *
+ * Towards the back-end the shadow rings use EVENT_IDX when it offers it:
+ * we kick only when its avail_event asks (kick_backend), and our
+ * used_event (want_call) asks for a call at its next completion, or, while
+ * a coalescing window is open, only once it has finished everything it was
+ * given; the window's timer takes what it finished before that.
  *
  * Interrupt coalescing (coalesce=USEC; disks default to 200, see run_devices.c):
  * the relay batches the guest's interrupts by the rules of virtio-blk
  * (coalesce.h: the interrupt also stays held at the window's timer while the
  * back-end is busy).  A guest kick opens a window: the guest's kicks stay off,
  * its interrupt is held; each back-end call completes to the guest's ring
- * at once and relays what the guest queued meanwhile; the timer raises one
- * interrupt for the window, and the window ends at once when nothing is
+ * at once and relays what the guest queued meanwhile; the timer takes
+ * what the back-end finished without calling, raises one interrupt for
+ * the window (unless the busy rule holds it), and the window ends at once when nothing is
  * left at the back-end and nothing is queued.  Without it every back-end
  * call became a guest interrupt and every batch of requests a guest kick,
  * each a VM exit and a thread wake-up more than in shared mode, where the
@@ -76,7 +83,7 @@ _Static_assert(VIRTQ_DESC_BYTES(PROXY_QUEUE_MAX) <= BOUNCE_PAGE, "desc table");
 _Static_assert(VIRTQ_AVAIL_BYTES(PROXY_QUEUE_MAX) <= 1024, "avail ring");
 _Static_assert(BOUNCE_PAGE + 1024 + VIRTQ_USED_BYTES(PROXY_QUEUE_MAX) <= BOUNCE_RING_BYTES, "used");
 
-static void kick_backend(struct bounce_queue *bq);
+static void kick_backend(struct vu_proxy *p, struct bounce_queue *bq, bool always);
 static void post_req(struct vu_proxy *p, struct bounce_queue *bq, const struct bounce_req *tmpl);
 
 static uint64_t round_up64(uint64_t v) { return (v + BOUNCE_ALIGN - 1) & ~(uint64_t)(BOUNCE_ALIGN - 1); }
@@ -268,7 +275,7 @@ static void ring_init(struct vu_proxy *p, struct bounce_queue *bq, const struct 
 	bq->desc = (struct virtq_desc *)ring;
 	bq->avail = (struct virtq_avail *)(ring + BOUNCE_PAGE);
 	bq->used = (struct virtq_used *)(ring + BOUNCE_PAGE + 1024);
-	bq->avail_idx = bq->last_used = 0;
+	bq->avail_idx = bq->last_used = bq->kicked_idx = 0;
 	for (uint16_t i = 0; i < bq->size; i++)
 		bq->desc_next[i] = (uint16_t)(i + 1);
 	bq->free_head = 0;
@@ -278,12 +285,20 @@ static void ring_init(struct vu_proxy *p, struct bounce_queue *bq, const struct 
 /* Features and memory table (the window) for the back-end. */
 static int backend_setup(struct vu_proxy *p, char *err, size_t errlen)
 {
-	/* Plain split rings towards the back-end: no EVENT_IDX, no indirect. */
+	/*
+	 * Split rings towards the back-end, no indirect tables; EVENT_IDX when
+	 * it offers it (fewer kicks and calls between it and us).
+	 */
+	bool event_idx = p->backend_features & VIRTIO_BIT(VIRTIO_F_EVENT_IDX);
 	uint64_t features = (p->dev.driver_features & p->backend_features & 0xffffffULL) |
-			    VIRTIO_BIT(VIRTIO_F_VERSION_1);
+			    VIRTIO_BIT(VIRTIO_F_VERSION_1) |
+			    (event_idx ? VIRTIO_BIT(VIRTIO_F_EVENT_IDX) : 0);
 	struct vhost_user_mem_region region = { .guest_phys_addr = BOUNCE_BASE,
 		.memory_size = p->win_size, .userspace_addr = BOUNCE_BASE, .mmap_offset = 0 };
 
+	for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++)
+		if (p->bq[q])
+			p->bq[q]->event_idx = event_idx;
 	if (vu_frontend_set_features(&p->fe, features, err, errlen) ||
 	    vu_frontend_set_mem_table(&p->fe, &region, &p->win_fd, 1, err, errlen))
 		return -1;
@@ -419,7 +434,7 @@ int bounce_resume(struct vu_proxy *p, unsigned *replayed, char *err, size_t errl
 	for (unsigned q = 0; q < dev->nr_queues; q++) {
 		if (!p->bq[q] || !p->bq[q]->running)
 			continue;
-		kick_backend(p->bq[q]);
+		kick_backend(p, p->bq[q], true);  /* a new back-end: whatever its ring says */
 		bounce_guest_kick(p, &dev->vqs[q]);
 	}
 	return 0;
@@ -600,11 +615,50 @@ static unsigned relay_available(struct vu_proxy *p, struct bounce_queue *bq, str
 	}
 }
 
-static void kick_backend(struct bounce_queue *bq)
+/*
+ * Tell the back-end about what was put on its ring since the last kick:
+ * with EVENT_IDX only if its avail_event lies among the new entries (a
+ * back-end busy in a window of its own leaves it behind and picks new
+ * requests up by itself), else always.
+ */
+static void kick_backend(struct vu_proxy *p, struct bounce_queue *bq, bool always)
 {
+	uint16_t old = bq->kicked_idx, event;
 	uint64_t one = 1;
+
+	bq->kicked_idx = bq->avail_idx;
+	if (bq->event_idx && !always) {
+		/* our avail->idx store before reading its wish (it does the reverse) */
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		event = __atomic_load_n(virtq_avail_event(bq->used, bq->size), __ATOMIC_RELAXED);
+		if ((uint16_t)(bq->avail_idx - event - 1) >= (uint16_t)(bq->avail_idx - old))
+			return;
+	}
+	p->stats.backend_kicks++;
 	if (write(bq->kick_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
 		log_error("vhost-user", "cannot kick the back-end: %s", strerror(errno));
+}
+
+/*
+ * With EVENT_IDX, tell the back-end when to call (used_event): in an open
+ * window only when it has finished everything it was given (the window's
+ * timer takes what it finished before; the relay's busy rule needs that
+ * count), else at its next completion.  True if it got there already,
+ * before it could see the new wish: take its completions now.
+ */
+static bool want_call(struct bounce_queue *bq)
+{
+	uint16_t event, used;
+
+	if (!bq->event_idx || !bq->running)
+		return false;
+	event = bq->coal.open ? (uint16_t)(bq->avail_idx - 1) : bq->last_used;
+	__atomic_store_n(virtq_used_event(bq->avail, bq->size), event, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	used = __atomic_load_n(&bq->used->idx, __ATOMIC_ACQUIRE);
+	/* used entries past event (nothing in flight: event is behind, never reached) */
+	return bq->avail_idx != bq->last_used &&
+	       (uint16_t)(used - bq->last_used) > (uint16_t)(event - bq->last_used);
 }
 
 /* In a coalescing window: relay what the guest queued, counted in the window. */
@@ -614,7 +668,7 @@ static void window_take(struct vu_proxy *p, struct bounce_queue *bq, struct virt
 
 	coalesce_took(&bq->coal, n);
 	if (n)
-		kick_backend(bq);
+		kick_backend(p, bq, false);
 }
 
 void bounce_guest_kick(struct vu_proxy *p, struct virtqueue *vq)
@@ -643,7 +697,7 @@ void bounce_guest_kick(struct vu_proxy *p, struct virtqueue *vq)
 			break;
 	}
 	if (moved)
-		kick_backend(bq);
+		kick_backend(p, bq, false);
 }
 
 /* ---- back-end -> guest ----------------------------------------------------- */
@@ -733,20 +787,9 @@ static bool take_used(struct vu_proxy *p, struct bounce_queue *bq, struct virtqu
 	return pushed;
 }
 
-void bounce_backend_call(struct vu_proxy *p, unsigned q)
+/* Completions were taken to the guest's ring: its interrupt, or the window's rules. */
+static void completed(struct vu_proxy *p, struct bounce_queue *bq, struct virtqueue *vq)
 {
-	struct bounce_queue *bq = q < VIRTIO_MAX_QUEUES ? p->bq[q] : NULL;
-	struct virtqueue *vq = &p->dev.vqs[q < VIRTIO_MAX_QUEUES ? q : 0];
-	uint64_t count;
-
-	if (!bq)
-		return;
-	if (read(bq->call_fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
-		return;
-	if (!bq->running || !vq->active)
-		return;
-	if (!take_used(p, bq, vq))
-		return;
 	if (bq->coal.open) {
 		/* the interrupt waits for the window's end; start what came meanwhile */
 		if (bq->running)
@@ -766,16 +809,40 @@ void bounce_backend_call(struct vu_proxy *p, unsigned q)
 		bounce_guest_kick(p, vq);
 }
 
-/* Queue q's coalescing timer fired (I/O thread): the end of its window. */
-void bounce_window_end(struct vu_proxy *p, unsigned q)
+/*
+ * Take the back-end's completions, then tell it when to call next; again
+ * if it got there before it could see that (want_call).
+ */
+static void take_completions(struct vu_proxy *p, struct bounce_queue *bq, struct virtqueue *vq)
+{
+	do {
+		if (take_used(p, bq, vq))
+			completed(p, bq, vq);
+	} while (want_call(bq));
+}
+
+void bounce_backend_call(struct vu_proxy *p, unsigned q)
 {
 	struct bounce_queue *bq = q < VIRTIO_MAX_QUEUES ? p->bq[q] : NULL;
 	struct virtqueue *vq = &p->dev.vqs[q < VIRTIO_MAX_QUEUES ? q : 0];
+	uint64_t count;
+
+	if (!bq)
+		return;
+	if (read(bq->call_fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
+		return;
+	if (!bq->running || !vq->active)
+		return;
+	p->stats.backend_calls++;
+	take_completions(p, bq, vq);
+}
+
+/* The window's timer: take what came, then hold, or interrupt and go on or close. */
+static void window_timer(struct vu_proxy *p, struct bounce_queue *bq, struct virtqueue *vq)
+{
 	unsigned in_flight;
 	bool running;
 
-	if (!bq || !coalesce_expired(&bq->coal))
-		return;
 	running = bq->running && p->fe.sock >= 0 && vq->active && virtio_device_running(&p->dev);
 	/*
 	 * What the back-end finished but has not called about yet: a back-end
@@ -784,8 +851,10 @@ void bounce_window_end(struct vu_proxy *p, unsigned q)
 	 * window too, and its busy rule would keep them back while the relay's
 	 * rule sees nothing in flight.
 	 */
-	if (running && take_used(p, bq, vq))
+	if (running && take_used(p, bq, vq)) {
+		p->stats.timer_takes++;
 		running = bq->running && p->fe.sock >= 0;
+	}
 	if (running)
 		window_take(p, bq, vq);
 	/* requests at the back-end: posted on the shadow ring, not yet used */
@@ -799,3 +868,18 @@ void bounce_window_end(struct vu_proxy *p, unsigned q)
 	if (running && virtq_enable_notify(vq))
 		bounce_guest_kick(p, vq);  /* raced with the driver: serve it */
 }
+
+/* Queue q's coalescing timer fired (I/O thread): the end of its window. */
+void bounce_window_end(struct vu_proxy *p, unsigned q)
+{
+	struct bounce_queue *bq = q < VIRTIO_MAX_QUEUES ? p->bq[q] : NULL;
+	struct virtqueue *vq = &p->dev.vqs[q < VIRTIO_MAX_QUEUES ? q : 0];
+
+	if (!bq || !coalesce_expired(&bq->coal))
+		return;
+	window_timer(p, bq, vq);
+	/* the window may have closed or moved on: when the back-end is to call now */
+	if (vq->active && want_call(bq))
+		take_completions(p, bq, vq);
+}
+

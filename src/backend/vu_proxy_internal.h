@@ -59,6 +59,13 @@ struct bounce_queue {
 	uint16_t desc_next[PROXY_QUEUE_MAX];
 	struct bounce_req req[PROXY_QUEUE_MAX];  /* by shadow head */
 	int kick_fd, call_fd;         /* ours, given to the back-end */
+	/*
+	 * EVENT_IDX on the shadow ring (when the back-end offers it): we kick
+	 * only when the back-end's avail_event asks for it, and tell it with
+	 * used_event when to call (see want_call).
+	 */
+	bool event_idx;
+	uint16_t kicked_idx;          /* avail_idx at the last kick decision */
 	/* A chain popped from the guest that waits for window space. */
 	bool has_waiting;
 	struct virtq_chain waiting;

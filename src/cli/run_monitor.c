@@ -200,6 +200,9 @@ static int rm_query_counters(void *opaque, struct monitor_counter *c, size_t max
 			VU_COUNTER(window_requests);
 			VU_COUNTER(idle_window_ends);
 			VU_COUNTER(held_windows);
+			VU_COUNTER(backend_kicks);
+			VU_COUNTER(backend_calls);
+			VU_COUNTER(timer_takes);
 #undef VU_COUNTER
 		}
 		const struct virtio_blk_stats *bs =
