@@ -354,6 +354,8 @@ boot() {
 #   capvm-isolated-coal    the same with coalesce=200 given (= the default)
 #   capvm-isolated-becoalN the same with the back-end's own coalescing at N µs
 #   qemu            QEMU 7.2 microvm, virtio-blk-device, aio=io_uring
+#   qemu-unpinned   the same, never pinned (with BENCH_BLK_PIN=1: QEMU has no
+#                   affinity options of its own, so it runs as it would by default)
 #   NAME-ref        any capvm variant run by another capvm binary, the one
 #                   BENCH_BLK_REF names (e.g. a build of an older commit, for A/B)
 VMMS=($BENCH_BLK_VMMS)
@@ -362,7 +364,7 @@ for v in "${VMMS[@]}"; do
 		[ -x "${BENCH_BLK_REF:-}" ] || { echo "$0: $v needs BENCH_BLK_REF=PATH of a capvm binary" >&2; exit 2; }
 		v=${v%-ref}
 	fi
-	case $v in capvm|capvm-nocoal|capvm-coal[1-9]*|capvm-shared|capvm-isolated|capvm-isolated-coal|capvm-isolated-nocoal|capvm-isolated-becoal[0-9]*|qemu) ;;
+	case $v in capvm|capvm-nocoal|capvm-coal[1-9]*|capvm-shared|capvm-isolated|capvm-isolated-coal|capvm-isolated-nocoal|capvm-isolated-becoal[0-9]*|qemu|qemu-unpinned) ;;
 	*) echo "$0: unknown VMM variant '$v' in BENCH_BLK_VMMS" >&2; exit 2 ;;
 	esac
 	[[ $v != capvm-coal* || ${v#capvm-coal} =~ ^[0-9]+$ ]] ||
@@ -451,7 +453,7 @@ start_vmm() {  # start_vmm VMM CONSOLE
 		back_end_start "$bin" $beopt || { RC=1; return; }
 		boot "$2" "${run[@]}" --mem-shared --disk "vhost-user=$T/backend.sock,$vu"
 		back_end_stop ;;
-	qemu)
+	qemu|qemu-unpinned)
 		CAPVM_INITRD=$CAPVM_BLK_INITRD qemu_microvm_cmd 1 "$MEM_MIB" "$CAPVM_VMLINUX" "$CMDLINE" \
 			-drive "id=d0,file=$loopdev,format=raw,if=none,cache=none,aio=io_uring" \
 			-device virtio-blk-device,drive=d0
@@ -622,10 +624,12 @@ done | tee -a "$report"
 				"$(median irq_injections_per_kio $vmm $job)"
 		done
 		for vmm in "${VMMS[@]}"; do
-			[ "$vmm" = qemu ] && continue
-			[[ " ${VMMS[*]} " == *" qemu "* ]] &&
-				echo "$job ratio $vmm/qemu: IOPS $(ratio "$(median iops $vmm $job)" "$(median iops qemu $job)")," \
-					"exits per I/O $(ratio "$(median exits_per_kio $vmm $job)" "$(median exits_per_kio qemu $job)")"
+			[[ $vmm == qemu* ]] && continue
+			for q in qemu qemu-unpinned; do
+				[[ " ${VMMS[*]} " == *" $q "* ]] &&
+					echo "$job ratio $vmm/$q: IOPS $(ratio "$(median iops $vmm $job)" "$(median iops $q $job)")," \
+						"exits per I/O $(ratio "$(median exits_per_kio $vmm $job)" "$(median exits_per_kio $q $job)")"
+			done
 			[ "$vmm" != capvm ] && [[ " ${VMMS[*]} " == *" capvm "* ]] &&
 				echo "$job ratio $vmm/capvm: IOPS $(ratio "$(median iops $vmm $job)" "$(median iops capvm $job)")"
 			echo "$job $vmm device (monitor): interrupts/kio $(median dev_irqs_per_kio "$vmm" "$job")," \
