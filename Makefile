@@ -109,5 +109,10 @@ $(BUILD)/bench/ipi-stress: bench/tools/ipi-stress.c
 	@mkdir -p $(dir $@)
 	$(CC) $(WARN) $(CFLAGS) -pthread -o $@ $<
 
+# What one copy costs (docs/performance.md, seventh session).
+$(BUILD)/bench/copy-cost: bench/tools/copy-cost.c
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(CFLAGS) -static -o $@ $<
+
 clean:
 	rm -rf build
