@@ -344,6 +344,7 @@ boot() {
 
 # The VMM variants (BENCH_BLK_VMMS, default "capvm qemu"):
 #   capvm           virtio-blk in the VMM, default options (interrupt coalescing on)
+#   capvm-hugepages the same with guest RAM on 2 MiB pages (--hugepages)
 #   capvm-nocoal    the same with coalesce=0 (an interrupt for every kick)
 #   capvm-coalN     the same with coalesce=N (µs)
 #   capvm-shared    the VMM as vhost-user front-end, `capvm backend blk` in
@@ -364,7 +365,7 @@ for v in "${VMMS[@]}"; do
 		[ -x "${BENCH_BLK_REF:-}" ] || { echo "$0: $v needs BENCH_BLK_REF=PATH of a capvm binary" >&2; exit 2; }
 		v=${v%-ref}
 	fi
-	case $v in capvm|capvm-nocoal|capvm-coal[1-9]*|capvm-shared|capvm-isolated|capvm-isolated-coal|capvm-isolated-nocoal|capvm-isolated-becoal[0-9]*|qemu|qemu-unpinned) ;;
+	case $v in capvm|capvm-hugepages|capvm-nocoal|capvm-coal[1-9]*|capvm-shared|capvm-isolated|capvm-isolated-coal|capvm-isolated-nocoal|capvm-isolated-becoal[0-9]*|qemu|qemu-unpinned) ;;
 	*) echo "$0: unknown VMM variant '$v' in BENCH_BLK_VMMS" >&2; exit 2 ;;
 	esac
 	[[ $v != capvm-coal* || ${v#capvm-coal} =~ ^[0-9]+$ ]] ||
@@ -383,6 +384,14 @@ if [ "$BENCH_BLK_PIN" = 1 ] && [ "$(nproc)" -ge 2 ]; then
 	if [ -n "${CAPVM_IN_TESTHOST:-}" ] && [ -w "$WQ_MASK" ]; then
 		echo 2 > "$WQ_MASK" && echo "# pinned: unbound kernel workers on CPU 1 ($WQ_MASK = $(cat "$WQ_MASK"))"
 	fi
+fi
+
+# capvm-hugepages: 2 MiB pages reserved for its guest RAM, in a test host
+# (ours to set up; on a real host reserving them is the operator's call,
+# and without them --hugepages falls back to transparent huge pages).
+if [[ " ${VMMS[*]} " == *" capvm-hugepages"* ]] && [ -n "${CAPVM_IN_TESTHOST:-}" ]; then
+	echo $(( MEM_MIB / 2 + 4 )) > /proc/sys/vm/nr_hugepages
+	echo "# capvm-hugepages: $(cat /proc/sys/vm/nr_hugepages) hugepages of 2 MiB reserved"
 fi
 
 # BENCH_BLK_STRESS (see the header): the stressor around each timed boot.
@@ -443,6 +452,7 @@ start_vmm() {  # start_vmm VMM CONSOLE
 		--cmdline "$CMDLINE" --mem "${MEM_MIB}M" --cpus 1 --monitor "unix:$T/mon.sock" "${PIN_CAPVM[@]}")
 	case $1 in
 	capvm) boot "$2" "${run[@]}" --disk "$loopdev,cache=none" ;;
+	capvm-hugepages) boot "$2" "${run[@]}" --hugepages --disk "$loopdev,cache=none" ;;
 	capvm-nocoal) boot "$2" "${run[@]}" --disk "$loopdev,cache=none,coalesce=0" ;;
 	capvm-coal*) boot "$2" "${run[@]}" --disk "$loopdev,cache=none,coalesce=${1#capvm-coal}" ;;
 	capvm-shared|capvm-isolated|capvm-isolated-coal|capvm-isolated-nocoal|capvm-isolated-becoal*)
