@@ -307,7 +307,7 @@ hang_report() {
 # boot VMM CONSOLE CMD...: runs a VMM with its console on stdout; calls
 # at_mark at each mark.  Sets RC (124 on timeout; see hang_report).
 boot() {
-	local con=$1 line partial= rs fd fifo=$T/console.fifo deadline last=$SECONDS
+	local con=$1 line sub partial= rs fd fifo=$T/console.fifo deadline last=$SECONDS
 	shift
 	: > "$con"
 	rm -f "$fifo"; mkfifo "$fifo"
@@ -326,8 +326,16 @@ boot() {
 		line=$partial$line partial= last=$SECONDS
 		line=${line%$'\r'}
 		[ $rs -ne 0 ] && { [ -n "$line" ] && echo "$line" >> "$con"; break; }
-		echo "$line" >> "$con"
-		[[ $line == CAPVM-FIO-MARK\ * ]] && at_mark "${line#CAPVM-FIO-MARK }"
+		# Two writers to the guest's console (a mark's echo, fio's
+		# exec_prerun/postrun) now and then run their lines together, with
+		# a carriage return or nothing between them: split them again.
+		line=${line//$'\r'/$'\n'}
+		line=${line//CAPVM-/$'\n'CAPVM-}
+		while IFS= read -r sub; do
+			[ -n "$sub" ] || continue
+			echo "$sub" >> "$con"
+			[[ $sub == CAPVM-FIO-MARK\ * ]] && at_mark "${sub#CAPVM-FIO-MARK }"
+		done <<< "$line"
 	done
 	if kill -0 "$pid" 2>/dev/null && [ $SECONDS -ge $deadline ]; then
 		hang_report "$pid" "$con" $((SECONDS - last))
