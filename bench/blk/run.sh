@@ -193,7 +193,7 @@ read_counters() {
 # The disk's own counters, from capvm's monitor (info counters): kicks and
 # interrupts as the device saw them, and its coalescing windows.  Empty for
 # QEMU; a counter the binary does not have (an older -ref build) reads 0.
-DEVC=(kicks irqs windows held_windows idle_window_ends backend_kicks backend_calls timer_takes)
+DEVC=(kicks irqs windows held_windows idle_window_ends backend_kicks backend_calls timer_takes bounce_full_waits)
 dev_counters() {
 	local out c v r=()
 	[ -S "$T/mon.sock" ] || return 0

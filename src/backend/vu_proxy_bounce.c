@@ -13,7 +13,7 @@
  * run of pages (small buffers packed 64-byte aligned, larger ones keeping
  * their offset within a page: see buf_place), the readable ones are
  * copied in, and a chain of shadow descriptors pointing there is put on the
- * shadow ring; then the back-end's kick eventfd is signalled.  When the
+ * shadow ring (data buffers that land end to end share one: joins_previous); then the back-end's kick eventfd is signalled.  When the
  * window or the shadow descriptors run out, the chain waits (one per
  * queue) until completions free space: a "bounce window full" wait, counted
  * and logged (rate-limited).
@@ -104,6 +104,51 @@ static uint64_t buf_place(uint64_t off, const struct iovec *v)
 		return round_up64(off);
 	o = (off & ~(uint64_t)(BOUNCE_PAGE - 1)) + in_page;
 	return o < off ? o + BOUNCE_PAGE : o;
+}
+
+/*
+ * Does buffer v, placed at off, extend the shadow descriptor of the buffer
+ * before it (prev, which ended at prev_end)?  Data buffers (512 bytes and
+ * more) of the same direction that the placement put end to end share one
+ * descriptor: Linux hands a 128 KiB request over as 32 page-sized buffers,
+ * which would otherwise take 34 shadow descriptors, so that a 256-entry
+ * shadow ring held only 7 such requests, and the back-end would walk and
+ * submit 32 iovecs where one does.  Headers and status bytes keep their
+ * own descriptors, the layout every virtio-blk back-end expects.
+ */
+static bool joins_previous(const struct iovec *prev, bool prev_writable, uint64_t prev_end,
+			   uint32_t desc_len, const struct iovec *v, bool writable, uint64_t off)
+{
+	return prev && prev->iov_len >= 512 && v->iov_len >= 512 && prev_writable == writable &&
+	       off == prev_end && (uint64_t)desc_len + v->iov_len <= UINT32_MAX;
+}
+
+/*
+ * The window bytes (from a page start) and shadow descriptors a chain of
+ * nbuf buffers, the first nr_readable readable, takes (post_req lays it out
+ * the same way).
+ */
+static unsigned chain_layout(const struct iovec *iov, unsigned nr_readable, unsigned nbuf,
+			     uint64_t *bytes)
+{
+	uint64_t off = 0, end = 0;
+	uint32_t desc_len = 0;
+	unsigned ndesc = 0;
+
+	for (unsigned i = 0; i < nbuf; i++) {  /* <= 256 x (4 GiB + 4 KiB): no overflow */
+		off = buf_place(off, &iov[i]);
+		if (joins_previous(i ? &iov[i - 1] : NULL, i && i - 1 >= nr_readable, end, desc_len,
+				   &iov[i], i >= nr_readable, off)) {
+			desc_len += (uint32_t)iov[i].iov_len;
+		} else {
+			ndesc++;
+			desc_len = (uint32_t)iov[i].iov_len;
+		}
+		off += iov[i].iov_len;
+		end = off;
+	}
+	*bytes = off;
+	return ndesc;
 }
 
 /* ---- window pages ---------------------------------------------------------- */
@@ -388,8 +433,7 @@ static unsigned queue_replay(struct vu_proxy *p, struct bounce_queue *bq, const 
 	ring_init(p, bq, vq);
 	for (unsigned i = 0; i < n; i++) {
 		/* (the descriptor check cannot fail: they all fitted on this ring before) */
-		if (old[i].epoch != vq->epoch ||
-		    (unsigned)old[i].nr_readable + old[i].nr_writable > bq->nr_free) {
+		if (old[i].epoch != vq->epoch || old[i].nr_desc > bq->nr_free) {
 			pages_mark(p, old[i].first_page, old[i].nr_pages, false);
 			free(old[i].iov);
 			continue;
@@ -482,7 +526,8 @@ static void log_window_full(struct vu_proxy *p)
 }
 
 /*
- * Put request r (its iov, nr_readable, nr_writable and window pages set) on
+ * Put request r (its iov, nr_readable, nr_writable, nr_desc from chain_layout
+ * and window pages set) on
  * the shadow ring: copy its readable buffers into its pages and chain
  * shadow descriptors from the free list (the caller checked there are
  * enough) pointing there.  It becomes bq->req[head].
@@ -491,12 +536,12 @@ static void post_req(struct vu_proxy *p, struct bounce_queue *bq, const struct b
 {
 	unsigned nbuf = (unsigned)tmpl->nr_readable + tmpl->nr_writable;
 	uint16_t head = bq->free_head, d = head, last = head;
-	uint64_t off = p->data_off + (uint64_t)tmpl->first_page * BOUNCE_PAGE, writable_len = 0;
+	uint64_t off = p->data_off + (uint64_t)tmpl->first_page * BOUNCE_PAGE, writable_len = 0, end = 0;
 	struct bounce_req *r = &bq->req[head];
+	unsigned ndesc = 0;
 
 	*r = *tmpl;
 	r->busy = true;
-	r->nr_desc = (uint16_t)nbuf;
 	r->seq = bq->next_seq++;
 	for (unsigned i = 0; i < nbuf; i++) {
 		const struct iovec *v = &r->iov[i];
@@ -510,17 +555,27 @@ static void post_req(struct vu_proxy *p, struct bounce_queue *bq, const struct b
 			memcpy(p->win + off, v->iov_base, v->iov_len);
 			p->stats.bytes_to_backend += v->iov_len;
 		}
-		last = d;
-		bq->desc[d] = (struct virtq_desc){ .addr = BOUNCE_BASE + off, .len = (uint32_t)v->iov_len,
-			.flags = (uint16_t)((writable ? VIRTQ_DESC_F_WRITE : 0) |
-					    (i + 1 < nbuf ? VIRTQ_DESC_F_NEXT : 0)),
-			.next = i + 1 < nbuf ? bq->desc_next[d] : 0 };
+		if (joins_previous(i ? &r->iov[i - 1] : NULL, i && i - 1 >= r->nr_readable, end,
+				   bq->desc[last].len, v, writable, off)) {
+			bq->desc[last].len += (uint32_t)v->iov_len;
+		} else {
+			if (ndesc++) {  /* link the previous descriptor to this one */
+				bq->desc[last].flags |= VIRTQ_DESC_F_NEXT;
+				bq->desc[last].next = d;
+			}
+			bq->desc[d] = (struct virtq_desc){ .addr = BOUNCE_BASE + off,
+				.len = (uint32_t)v->iov_len,
+				.flags = writable ? VIRTQ_DESC_F_WRITE : 0 };
+			last = d;
+			d = bq->desc_next[d];
+		}
 		off += v->iov_len;
-		d = bq->desc_next[d];
+		end = off;
 	}
+	r->nr_desc = (uint16_t)ndesc;
 	r->writable_len = writable_len;
 	bq->free_head = bq->desc_next[last];
-	bq->nr_free = (uint16_t)(bq->nr_free - nbuf);
+	bq->nr_free = (uint16_t)(bq->nr_free - ndesc);
 	bq->avail->ring[bq->avail_idx & (bq->size - 1)] = head;
 	bq->avail_idx++;
 	__atomic_store_n(&bq->avail->idx, bq->avail_idx, __ATOMIC_RELEASE);
@@ -534,16 +589,15 @@ static void post_req(struct vu_proxy *p, struct bounce_queue *bq, const struct b
 static int relay_chain(struct vu_proxy *p, struct bounce_queue *bq, const struct virtq_chain *c,
 		       uint32_t epoch)
 {
-	unsigned nbuf = (unsigned)c->nr_readable + c->nr_writable;
-	uint64_t bytes = 0;
+	unsigned nbuf = (unsigned)c->nr_readable + c->nr_writable, ndesc;
+	uint64_t bytes;
 
 	if (nbuf == 0 || nbuf > bq->size) {
 		virtio_device_needs_reset(&p->dev, "request with %u buffers (1..%u can be relayed)",
 					  nbuf, bq->size);
 		return -1;
 	}
-	for (unsigned i = 0; i < nbuf; i++)  /* <= 256 x (4 GiB + 4 KiB): no overflow */
-		bytes = buf_place(bytes, &c->iov[i]) + c->iov[i].iov_len;
+	ndesc = chain_layout(c->iov, c->nr_readable, nbuf, &bytes);
 	uint64_t pages = (bytes + BOUNCE_PAGE - 1) / BOUNCE_PAGE;
 	if (pages > p->nr_pages) {
 		virtio_device_needs_reset(&p->dev, "request of %llu bytes does not fit the %llu MiB "
@@ -551,7 +605,7 @@ static int relay_chain(struct vu_proxy *p, struct bounce_queue *bq, const struct
 					  (unsigned long long)(p->win_size >> 20));
 		return -1;
 	}
-	if (bq->nr_free < nbuf)
+	if (bq->nr_free < ndesc)
 		return 0;
 	int64_t first = pages_alloc(p, (uint32_t)pages);
 	if (first < 0)
@@ -565,7 +619,7 @@ static int relay_chain(struct vu_proxy *p, struct bounce_queue *bq, const struct
 	memcpy(iov, c->iov, nbuf * sizeof(*iov));
 	struct bounce_req r = { .guest_head = c->head, .first_page = (uint32_t)first,
 		.nr_pages = (uint32_t)pages, .nr_readable = c->nr_readable,
-		.nr_writable = c->nr_writable, .iov = iov, .epoch = epoch };
+		.nr_writable = c->nr_writable, .nr_desc = (uint16_t)ndesc, .iov = iov, .epoch = epoch };
 	post_req(p, bq, &r);
 	p->stats.requests++;
 	return 1;
