@@ -51,6 +51,12 @@
 # printed with BENCH_BLK_DIAG=1).  It adds the cross-CPU wake-ups of the isolated-memory
 # relay next to any VMM (a test of the test host, not a benchmark: with it
 # the figures mean nothing).
+# BENCH_BLK_PERF=JOB (randread or seqread) samples the whole test host
+# with `perf record -a -e cpu-clock` (software clock: no PMU is needed)
+# over that job's window in every timed boot, and keeps a flat profile
+# (CPU, command, object, symbol) next to the console log as
+# CONSOLE.perf.txt: where each test-host CPU's time went.  Sampling costs
+# a little CPU, so the figures of such a run are not for comparison.
 # BENCH_BLK_REF=PATH names another capvm binary (e.g. built from an older
 # commit); the variants NAME-ref (capvm-ref, capvm-isolated-ref, ...) run
 # it, for an A/B comparison of two builds in one run.
@@ -95,6 +101,8 @@ done
 : "${BENCH_BLK_STRESS_OPTS:=${CAPVM_BENCH_BLK_STRESS_OPTS:--m}}"
 : "${BENCH_BLK_TRACE_JOB:=${CAPVM_BENCH_BLK_TRACE_JOB:-randread}}"
 : "${BENCH_BLK_REF:=${CAPVM_BENCH_BLK_REF:-}}"
+: "${BENCH_BLK_PERF:=${CAPVM_BENCH_BLK_PERF:-}}"
+[[ $BENCH_BLK_PERF =~ ^(|randread|seqread)$ ]] || { echo "$0: BENCH_BLK_PERF must be randread or seqread" >&2; exit 2; }
 [ -z "$BENCH_BLK_REF" ] || BENCH_BLK_REF=$(realpath "$BENCH_BLK_REF")
 TRACE_JOB=$BENCH_BLK_TRACE_JOB
 [[ $TRACE_JOB =~ ^(randread|seqread)$ ]] || { echo "$0: BENCH_BLK_TRACE_JOB must be randread or seqread" >&2; exit 2; }
@@ -103,7 +111,8 @@ export CAPVM_BENCH_BLK_VMMS=$BENCH_BLK_VMMS CAPVM_BENCH_BLK_RUNTIME=$BENCH_BLK_R
 	CAPVM_BENCH_BLK_HOST_CPUS=$BENCH_BLK_HOST_CPUS CAPVM_BENCH_BLK_PIN=$BENCH_BLK_PIN \
 	CAPVM_BENCH_BLK_LOOPS=$BENCH_BLK_LOOPS CAPVM_BENCH_BLK_DIAG=$BENCH_BLK_DIAG \
 	CAPVM_BENCH_BLK_STRESS=$BENCH_BLK_STRESS CAPVM_BENCH_BLK_STRESS_OPTS=$BENCH_BLK_STRESS_OPTS \
-	CAPVM_BENCH_BLK_TRACE_JOB=$BENCH_BLK_TRACE_JOB CAPVM_BENCH_BLK_REF=$BENCH_BLK_REF
+	CAPVM_BENCH_BLK_TRACE_JOB=$BENCH_BLK_TRACE_JOB CAPVM_BENCH_BLK_REF=$BENCH_BLK_REF \
+	CAPVM_BENCH_BLK_PERF=$BENCH_BLK_PERF
 if [ $quick -eq 1 ]; then
 	: "${iters:=1}" "${trace:=0}"; runtime=3
 else
@@ -195,13 +204,18 @@ read_counters() {
 # QEMU; a counter the binary does not have (an older -ref build) reads 0.
 DEVC=(kicks irqs windows held_windows idle_window_ends backend_kicks backend_calls timer_takes bounce_full_waits)
 dev_counters() {
-	local out c v r=()
+	local out line k c r=()
+	local -A val
 	[ -S "$T/mon.sock" ] || return 0
-	out=$(echo "info counters" | timeout 5 nc -q1 -U "$T/mon.sock" 2>/dev/null | tr -d '\r')
-	for c in "${DEVC[@]}"; do
-		v=$(grep -a -m1 -E "^blk0\.(vhost_user\.)?$c: " <<< "$out" | sed 's/.*: *//')
-		r+=("${v:-0}")
-	done
+	out=$(echo "info counters" | timeout 5 nc -q1 -U "$T/mon.sock" 2>/dev/null)
+	# bash only: this runs at every mark, and each grep or sed forked per
+	# counter cost the test host ~1 s of CPU as a job's window began
+	while IFS= read -r line; do
+		[[ ${line%$'\r'} =~ ^blk0\.(vhost_user\.)?([a-z_]+):\ *([0-9]+)$ ]] || continue
+		k=${BASH_REMATCH[2]}
+		[[ -v val[$k] ]] || val[$k]=${BASH_REMATCH[3]}  # the first, as grep -m1 took
+	done <<< "$out"
+	for c in "${DEVC[@]}"; do r+=("${val[$c]:-0}"); done
 	echo "${r[*]}"
 }
 
@@ -266,6 +280,28 @@ pin_qemu() {
 	done > /dev/null
 }
 
+# BENCH_BLK_PERF: perf_start at the job's begin mark, perf_stop at its end
+# (SIGINT to the perf we started, by its PID), the report to $PERF_OUT.
+perf_start() {
+	command -v perf > /dev/null || { echo "# perf: not installed (Debian's linux-perf)" >&2; return; }
+	perf record -q -a -e cpu-clock -F 997 -o "$T/perf.data" > /dev/null 2>&1 &
+	PERF_PID=$!
+}
+perf_stop() {
+	[ -n "${PERF_PID:-}" ] || return 0
+	kill -INT "$PERF_PID" 2>/dev/null
+	wait "$PERF_PID" 2>/dev/null
+	PERF_PID=
+	{
+		perf report -i "$T/perf.data" --stdio --sort cpu 2>/dev/null | grep -v '^$'
+		perf report -i "$T/perf.data" --stdio --sort cpu,comm --percent-limit 0.2 2>/dev/null |
+			grep -v '^$'
+		perf report -i "$T/perf.data" --stdio --sort cpu,comm,dso,sym --percent-limit 0.4 2>/dev/null |
+			grep -v '^$'
+	} > "$PERF_OUT"
+	rm -f "$T/perf.data"
+}
+
 # at_mark NAME: called at each CAPVM-FIO-MARK line while the guest sleeps.
 # (boot's $pid and one's $vmm are visible here.)
 at_mark() {
@@ -276,6 +312,12 @@ at_mark() {
 	# console must be read on (marks lag otherwise); one() waits for it
 	{ echo "$1 $(dev_counters)" >> "$MARKS.dev"; } &
 	MARK_JOBS+=($!)
+	if [ -n "$BENCH_BLK_PERF" ] && [ -n "${PERF_OUT:-}" ]; then
+		case $1 in
+		"begin-$BENCH_BLK_PERF") perf_start ;;
+		"end-$BENCH_BLK_PERF") perf_stop ;;
+		esac
+	fi
 	if [ -n "$TRACE_PREFIX" ]; then
 		case $1 in
 		"begin-$TRACE_JOB") trace_start || echo "# tracing: cannot set hist triggers in $TRACING" >&2 ;;
@@ -492,7 +534,7 @@ one() {
 	local vmm=$1 i=$2 con job res rc f iops bw kb clat usr sys bs ios k line
 	local -a b a fields
 	con=$CAPVM_OUT/blk-$vmm-$i.log
-	MARKS=$T/marks-$vmm-$i TRACE_PREFIX=
+	MARKS=$T/marks-$vmm-$i TRACE_PREFIX= PERF_OUT=${con%.log}.perf.txt
 	: > "$MARKS"
 	: > "$MARKS.dev"
 	: > "$MARKS.cpu"
@@ -673,7 +715,7 @@ done | tee -a "$report"
 if [ $trace -eq 1 ]; then
 	echo | tee -a "$report"
 	for vmm in capvm qemu; do
-		MARKS=$T/marks-$vmm-trace TRACE_PREFIX=$T/trace-$vmm
+		MARKS=$T/marks-$vmm-trace TRACE_PREFIX=$T/trace-$vmm PERF_OUT=
 		: > "$MARKS"
 		MARK_JOBS=()
 		start_vmm "$vmm" "$CAPVM_OUT/blk-$vmm-trace.log"
