@@ -187,7 +187,9 @@ e2e_boot_timed() {
 # a guest by default (serial console on stdio, RTC), for comparisons.
 qemu_microvm_cmd() {
 	local cpus=$1 mem=$2 kernel=$3 cmdline=$4; shift 4
-	QEMU_CMD=(qemu-system-x86_64 -enable-kvm -cpu host -M microvm,rtc=on
+	# debug-threads=on names the vCPU threads "CPU N/KVM": the benchmarks
+	# find them by that name to pin them and to account their CPU time
+	QEMU_CMD=(qemu-system-x86_64 -enable-kvm -cpu host -M microvm,rtc=on -name qemu,debug-threads=on
 		-smp "$cpus" -m "$mem" -nodefaults -no-user-config -nographic
 		-no-reboot -serial stdio -kernel "$kernel" -initrd "$CAPVM_INITRD"
 		-append "$cmdline" "$@")

@@ -1362,7 +1362,7 @@ TEST(proxy_isolated_page_segments)
 	struct listen_arg arg = { .listen_fd = -1, .conn = -1 };
 	struct virtio_device *dev = NULL;
 	struct virtio_mmio *t = NULL;
-	pthread_t th;
+	pthread_t th = 0;
 	bool thread_started = false;
 	char err[256] = "";
 	int ram_fd = -1, img;
