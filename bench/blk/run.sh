@@ -340,6 +340,19 @@ hang_report() {
 				"wchan $(cat "$t/wchan" 2>/dev/null), last CPU $(awk '{ print $39 }' "$t/stat" 2>/dev/null)"
 			cat "$t/stack" 2>/dev/null
 		done
+		# what the vCPU is doing: its exits and emulated instructions (with
+		# the guest's rip) for a fifth of a second
+		if [ -w "$TRACING/events/kvm/kvm_exit/enable" ] && [ -z "$TRACE_PREFIX" ]; then
+			echo "== KVM exits and emulated instructions, 0.2 s (ftrace)"
+			echo > "$TRACING/trace"
+			echo 1 > "$TRACING/events/kvm/kvm_exit/enable"
+			echo 1 > "$TRACING/events/kvm/kvm_emulate_insn/enable" 2>/dev/null
+			echo 1 > "$TRACING/tracing_on"
+			sleep 0.2
+			echo 0 > "$TRACING/events/kvm/kvm_exit/enable"
+			echo 0 > "$TRACING/events/kvm/kvm_emulate_insn/enable" 2>/dev/null
+			grep -v '^#' "$TRACING/trace" | tail -n 40
+		fi
 		echo "== test host dmesg (tail)"
 		dmesg 2>/dev/null | tail -n 30
 	} > "$f" 2>&1
