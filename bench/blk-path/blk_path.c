@@ -110,8 +110,7 @@ static void usage(void)
 int main(int argc, char **argv)
 {
 	const char *backend = "null", *vhost_user = NULL;
-	long backend_pid = 0;
-	uint64_t total = 2000000, bs = 4096, qsize = 256, depth = 0, segs = 1, capacity_sectors;
+	uint64_t backend_pid = 0, total = 2000000, bs = 4096, qsize = 256, depth = 0, segs = 1, capacity_sectors;
 	bool write_mode = false;
 	static const struct option longopts[] = {
 		{ "backend", required_argument, 0, 'b' }, { "requests", required_argument, 0, 'n' },
@@ -131,7 +130,7 @@ int main(int argc, char **argv)
 		case 'u': vhost_user = optarg; break;
 		case 'd': if (parse_uint(optarg, 1, 256, &depth)) usage(); break;
 		case 'g': if (parse_uint(optarg, 1, 64, &segs)) usage(); break;
-		case 'p': backend_pid = strtol(optarg, NULL, 10); if (backend_pid <= 0) usage(); break;
+		case 'p': if (parse_uint(optarg, 1, INT32_MAX, &backend_pid)) usage(); break;
 		default: usage();
 		}
 	}
@@ -146,9 +145,8 @@ int main(int argc, char **argv)
 
 	struct vdrv d;
 	struct blk_options o;
-	char err[256], spec[4200];
+	char err[256] = "", spec[4200];
 	struct virtio_device *dev;
-
 	struct vu_proxy_options vo;
 
 	snprintf(spec, sizeof(spec), "%s", vhost_user ? "null" : backend);
@@ -158,6 +156,7 @@ int main(int argc, char **argv)
 	}
 	if (vhost_user) {
 		snprintf(spec, sizeof(spec), "vhost-user=%s", vhost_user);
+		err[0] = 0;
 		if (vu_proxy_parse(spec, &vo, err, sizeof(err)) != 1 || vo.mem != VU_PROXY_MEM_ISOLATED) {
 			fprintf(stderr, "blk-path: --vhost-user %s: %s\n", vhost_user,
 				err[0] ? err : "only the isolated memory mode (no guest-RAM file here)");
@@ -215,7 +214,7 @@ int main(int argc, char **argv)
 	uint64_t submitted = 0, completed = 0, kicks = 0, errors = 0;
 	double dev_cpu = 0;
 	double t0 = now_s(CLOCK_MONOTONIC), c0 = process_cpu_s();
-	double b0 = backend_pid ? pid_cpu_s(backend_pid) : 0;
+	double b0 = backend_pid ? pid_cpu_s((long)backend_pid) : 0;
 	bool use_thread_clock = true;
 
 	/* fill the ring */
@@ -256,7 +255,7 @@ int main(int argc, char **argv)
 	}
 
 	double wall = now_s(CLOCK_MONOTONIC) - t0, cpu = process_cpu_s() - c0;
-	double backend_cpu = backend_pid ? pid_cpu_s(backend_pid) - b0 : 0;
+	double backend_cpu = backend_pid ? pid_cpu_s((long)backend_pid) - b0 : 0;
 	uint64_t dev_errors = vhost_user ? vu_proxy_stats(dev)->backend_errors : virtio_blk_stats(dev)->errors;
 	printf("blk-path backend=%s bs=%llu queue=%llu depth=%llu segments=%llu %s requests=%llu errors=%llu kicks=%llu\n",
 	       vhost_user ? "vhost-user-isolated" : o.null_backend ? "null" : backend,
@@ -276,7 +275,7 @@ int main(int argc, char **argv)
 	}
 	if (backend_pid)
 		printf("  back-end: %.1f us CPU/request (pid %ld and its children, /proc, 10 ms ticks)\n",
-		       backend_cpu * 1e6 / (double)completed, backend_pid);
+		       backend_cpu * 1e6 / (double)completed, (long)backend_pid);
 	printf("  irqs raised %llu, suppressed %llu\n", (unsigned long long)dev->stats.irqs,
 	       (unsigned long long)dev->stats.irqs_suppressed);
 	vdrv_destroy(&d);

@@ -13,7 +13,8 @@
  * run of pages (small buffers packed 64-byte aligned, larger ones keeping
  * their offset within a page: see buf_place), the readable ones are
  * copied in, and a chain of shadow descriptors pointing there is put on the
- * shadow ring (data buffers that land end to end share one: joins_previous); then the back-end's kick eventfd is signalled.  When the
+ * shadow ring (data buffers that land end to end share one: joins_previous);
+ * then the back-end's kick eventfd is signalled.  When the
  * window or the shadow descriptors run out, the chain waits (one per
  * queue) until completions free space: a "bounce window full" wait, counted
  * and logged (rate-limited).
@@ -527,8 +528,7 @@ static void log_window_full(struct vu_proxy *p)
 
 /*
  * Put request r (its iov, nr_readable, nr_writable, nr_desc from chain_layout
- * and window pages set) on
- * the shadow ring: copy its readable buffers into its pages and chain
+ * and window pages set) on the shadow ring: copy its readable buffers into its pages and chain
  * shadow descriptors from the free list (the caller checked there are
  * enough) pointing there.  It becomes bq->req[head].
  */

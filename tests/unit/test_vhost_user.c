@@ -576,11 +576,14 @@ static uint32_t mmio_r(struct virtio_mmio *t, uint64_t off)
 
 /*
  * The guest's side through the virtio-mmio registers: negotiate VERSION_1
- * only, set up queue 0 in s->ram, DRIVER_OK.
+ * and the feature bits 0..31 in features_lo, set up queue 0 in s->ram,
+ * DRIVER_OK.
  */
-static void guest_driver_init_size(struct virtio_mmio *t, uint32_t qsize)
+static void guest_driver_init_features(struct virtio_mmio *t, uint32_t qsize, uint32_t features_lo)
 {
 	mmio_w(t, 0x70, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+	mmio_w(t, 0x24, 0);
+	mmio_w(t, 0x20, features_lo);
 	mmio_w(t, 0x24, 1);
 	mmio_w(t, 0x20, 1);                               /* VERSION_1 */
 	mmio_w(t, 0x70, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK);
@@ -592,6 +595,12 @@ static void guest_driver_init_size(struct virtio_mmio *t, uint32_t qsize)
 	mmio_w(t, 0x44, 1);
 	mmio_w(t, 0x70, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
 	       VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK);
+}
+
+/* The same, VERSION_1 only. */
+static void guest_driver_init_size(struct virtio_mmio *t, uint32_t qsize)
+{
+	guest_driver_init_features(t, qsize, 0);
 }
 
 static void guest_driver_init(struct virtio_mmio *t)
@@ -1221,6 +1230,19 @@ static uint32_t stress_rand(uint32_t *x)
 	return *x;
 }
 
+/* Fill image with stress_image_byte and write it to the back-end's image file. */
+static void stress_image_write(const char *path, uint8_t *image, size_t size)
+{
+	int img;
+
+	for (uint32_t i = 0; i < size; i++)
+		image[i] = stress_image_byte(i);
+	img = open(path, O_WRONLY);
+	CHECK(img >= 0 && pwrite(img, image, size, 0) == (ssize_t)size);
+	if (img >= 0)
+		close(img);
+}
+
 static void proxy_isolated_stress(uint64_t bounce_size, uint32_t coalesce_us)
 {
 	struct session s = { .kick = -1, .call = -1 };
@@ -1232,19 +1254,14 @@ static void proxy_isolated_stress(uint64_t bounce_size, uint32_t coalesce_us)
 	pthread_t th;
 	bool thread_started = false;
 	char err[256] = "";
-	int ram_fd = -1, img;
+	int ram_fd = -1;
 	uint32_t rnd = 0x12345678;
 	static uint8_t expect[RAM_SIZE];   /* what guest RAM must hold after a round */
 	static uint8_t image[1 << 20];
 
 	if (!proxy_backend_setup(&s, &arg, &po, &mem, &ram_fd, "vus", false))
 		goto out;
-	for (uint32_t i = 0; i < sizeof(image); i++)
-		image[i] = stress_image_byte(i);
-	img = open(s.image, O_WRONLY);
-	CHECK(img >= 0 && pwrite(img, image, sizeof(image), 0) == (ssize_t)sizeof(image));
-	if (img >= 0)
-		close(img);
+	stress_image_write(s.image, image, sizeof(image));
 	thread_started = pthread_create(&th, NULL, accept_serve_thread, &arg) == 0;
 	CHECK(thread_started);
 	struct virtio_device *dev = vu_proxy_create(&po, VIRTIO_ID_BLOCK, &mem, NULL, "vus0", err,
@@ -1365,17 +1382,12 @@ TEST(proxy_isolated_page_segments)
 	pthread_t th = 0;
 	bool thread_started = false;
 	char err[256] = "";
-	int ram_fd = -1, img;
+	int ram_fd = -1;
 	static uint8_t image[1 << 20];
 
 	if (!proxy_backend_setup(&s, &arg, &po, &mem, &ram_fd, "vsg", false))
 		goto out;
-	for (uint32_t i = 0; i < sizeof(image); i++)
-		image[i] = stress_image_byte(i);
-	img = open(s.image, O_WRONLY);
-	CHECK(img >= 0 && pwrite(img, image, sizeof(image), 0) == (ssize_t)sizeof(image));
-	if (img >= 0)
-		close(img);
+	stress_image_write(s.image, image, sizeof(image));
 	thread_started = pthread_create(&th, NULL, accept_serve_thread, &arg) == 0;
 	CHECK(thread_started);
 	dev = vu_proxy_create(&po, VIRTIO_ID_BLOCK, &mem, NULL, "vsg0", err, sizeof(err));
@@ -1386,22 +1398,8 @@ TEST(proxy_isolated_page_segments)
 	CHECK(t != NULL);
 	if (!t)
 		goto out;
-	/* guest_driver_init, with indirect tables (bit 28) besides VERSION_1 */
-	mmio_w(t, 0x70, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
-	mmio_w(t, 0x24, 0);
-	mmio_w(t, 0x20, 1u << 28);
-	mmio_w(t, 0x24, 1);
-	mmio_w(t, 0x20, 1);
-	mmio_w(t, 0x70, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK);
+	guest_driver_init_features(t, QSIZE, 1u << 28);  /* indirect tables */
 	CHECK(mmio_r(t, 0x70) & VIRTIO_STATUS_FEATURES_OK);
-	mmio_w(t, 0x30, 0);
-	mmio_w(t, 0x38, QSIZE);
-	mmio_w(t, 0x80, (uint32_t)(RAM_GPA + DESC_OFF));
-	mmio_w(t, 0x90, (uint32_t)(RAM_GPA + AVAIL_OFF));
-	mmio_w(t, 0xa0, (uint32_t)(RAM_GPA + USED_OFF));
-	mmio_w(t, 0x44, 1);
-	mmio_w(t, 0x70, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
-	       VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK);
 
 	struct virtq_desc *d = (struct virtq_desc *)(s.ram + DESC_OFF);
 	struct virtq_avail *a = (struct virtq_avail *)(s.ram + AVAIL_OFF);
