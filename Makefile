@@ -31,8 +31,16 @@ BENCH_SRC:= $(wildcard bench/*/*.c)
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
 CPPFLAGS += -DCAPVM_VERSION='"$(VERSION)"' -DCAPVM_CFLAGS='"$(CFLAGS)"'
 
-.PHONY: all clean check demo fuzz unit asan deps images bench-smoke
+.PHONY: all clean check demo fuzz unit asan deps images bench-smoke FORCE
 all: $(BUILD)/capvm
+
+# The objects that print the version are rebuilt when it (or CFLAGS)
+# changes: the stamp is rewritten only then, so other builds stay no-ops.
+VERSION_STAMP := $(BUILD)/version.stamp
+$(VERSION_STAMP): FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(VERSION) $(CFLAGS)' | cmp -s - $@ || echo '$(VERSION) $(CFLAGS)' > $@
+$(BUILD)/src/cli/main.o $(BUILD)/src/cli/cmd_debug_bundle.o $(BUILD)/src/monitor/session.o: $(VERSION_STAMP)
 
 $(BUILD)/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)

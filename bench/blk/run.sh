@@ -296,6 +296,9 @@ perf_stop() {
 		perf report -i "$T/perf.data" --stdio --sort cpu 2>/dev/null | grep -v '^$'
 		perf report -i "$T/perf.data" --stdio --sort cpu,comm --percent-limit 0.2 2>/dev/null |
 			grep -v '^$'
+		# threads apart (the VMM's main thread and a back-end are both "capvm")
+		perf report -i "$T/perf.data" --stdio --sort cpu,pid --percent-limit 0.2 2>/dev/null |
+			grep -v '^$'
 		perf report -i "$T/perf.data" --stdio --sort cpu,comm,dso,sym --percent-limit 0.4 2>/dev/null |
 			grep -v '^$'
 	} > "$PERF_OUT"
@@ -627,6 +630,23 @@ median() {
 }
 ratio() { [ "$1" = - ] || [ "$2" = - ] && { echo -; return; }; awk -v c="$1" -v q="$2" 'BEGIN { if (q == 0) print "-"; else printf "%.2f", c / q }'; }
 
+# pair_ratios VMM BASE JOB: VMM's IOPS over BASE's in the same iteration
+# (the two boots run back to back, so a slow spell of the test host tends
+# to hit both), their median and the list; "-" without a complete pair.
+pair_ratios() {
+	awk -v v="$1" -v b="$2" -v j="$3" '
+		$3 == "job=" j && $4 ~ /^iops=/ { split($2, it, "="); x[$1, it[2]] = substr($4, 6) }
+		END {
+			for (k in x) { split(k, p, SUBSEP); if (p[1] == v && x[b, p[2]] > 0) r[++n] = x[k] / x[b, p[2]] }
+			if (!n) { print "-"; exit }
+			for (i = 2; i <= n; i++) for (k = i; k > 1 && r[k - 1] > r[k]; k--) { t = r[k]; r[k] = r[k - 1]; r[k - 1] = t }
+			m = n % 2 ? r[(n + 1) / 2] : (r[n / 2] + r[n / 2 + 1]) / 2
+			printf "%.2f over %d pairs (", m, n
+			for (i = 1; i <= n; i++) printf "%s%.2f", (i > 1 ? " " : ""), r[i]
+			print ")"
+		}' "$results"
+}
+
 # svm_exit CODE: the name of an SVM exit code (decimal, as in the hist).
 svm_exit() {
 	case $1 in
@@ -704,7 +724,8 @@ done | tee -a "$report"
 						"exits per I/O $(ratio "$(median exits_per_kio $vmm $job)" "$(median exits_per_kio $q $job)")"
 			done
 			[ "$vmm" != capvm ] && [[ " ${VMMS[*]} " == *" capvm "* ]] &&
-				echo "$job ratio $vmm/capvm: IOPS $(ratio "$(median iops $vmm $job)" "$(median iops capvm $job)")"
+				echo "$job ratio $vmm/capvm: IOPS $(ratio "$(median iops $vmm $job)" "$(median iops capvm $job)")" \
+					"(of medians); per boot pair: $(pair_ratios "$vmm" capvm "$job")"
 			echo "$job $vmm device (monitor): interrupts/kio $(median dev_irqs_per_kio "$vmm" "$job")," \
 				"kicks/kio $(median dev_kicks_per_kio "$vmm" "$job")," \
 				"held windows $(median dev_held_windows "$vmm" "$job"), idle ends $(median dev_idle_window_ends "$vmm" "$job")," \

@@ -67,9 +67,21 @@ ip netns add "$NS" && ip netns exec "$NS" ip tuntap add dev "$TAP" mode tap &&
 	ip netns exec "$NS" ip addr add 10.77.0.1/24 dev "$TAP" &&
 	ip netns exec "$NS" ip link set "$TAP" up && ip netns exec "$NS" ip link set lo up ||
 	{ echo "bench-net: cannot set up namespace $NS"; exit 1; }
-ip netns exec "$NS" iperf3 -s > "$E2E_TMP/iperf-server.log" 2>&1 &
-E2E_PIDS+=($!)
-sleep 0.5
+# A fresh iperf3 server for each boot: a guest that dies in the middle of
+# a test (a triple fault of the nested test host) leaves the server busy
+# with its test, and it would refuse every later boot's client.
+SERVER=
+start_server() {
+	ip netns exec "$NS" iperf3 -s >> "$E2E_TMP/iperf-server.log" 2>&1 &
+	SERVER=$!
+	E2E_PIDS+=("$SERVER")
+	sleep 0.5
+}
+stop_server() {
+	kill -TERM "$SERVER" 2>/dev/null
+	wait "$SERVER" 2>/dev/null
+	SERVER=
+}
 
 COUNTERS=(exits mmio_exits io_exits halt_exits irq_injections)
 read_counters() {
@@ -88,6 +100,7 @@ one() {
 	local vmm=$1 i=$2 log=$CAPVM_OUT/net-$1-$2.log rc pid c0= c1= k
 	local -a cmd a b
 	local backend= sock=$E2E_TMP/net-backend.sock
+	start_server
 	if [[ $vmm == capvm* ]]; then
 		cmd=("$CAPVM" run --kernel "$CAPVM_VMLINUX" --initrd "$CAPVM_BENCH_INITRD"
 			--cmdline "$CMDLINE" --mem "${MEM_MIB}M" --cpus 1)
@@ -116,6 +129,7 @@ one() {
 		sleep 0.2
 	done
 	wait "$pid"; rc=$?
+	stop_server
 	if [ -n "$backend" ]; then
 		kill -TERM "$backend" 2>/dev/null
 		wait "$backend" 2>/dev/null
