@@ -31,12 +31,10 @@
  * completions still go to the used ring at once.  When the timer fires the
  * device takes what the driver queued meanwhile and
  *   - while it is busy (more than a quarter of the deepest queue it has seen
- *     since it last ran idle is still in flight) holds the interrupt until
- *     the completion that leaves only that quarter in flight, or for at
- *     most COALESCE_HOLD_WINDOWS × USEC: the driver refills its queue only
- *     when it sees completions, so they are signalled together while the
- *     device still has work (the timer is set once for the whole hold, and
- *     the completion events end it: no wake-up per period);
+ *     since it last ran idle is still in flight) holds the interrupt for
+ *     another period, up to COALESCE_HOLD_WINDOWS × USEC in all: the driver
+ *     refills its queue only when it sees completions, so they are signalled
+ *     together while the device still has work;
  *   - otherwise raises one interrupt for everything completed, and if new
  *     requests came in the window or some are still in flight, opens
  *     another (twice as long, up to USEC): the device picks up new requests
@@ -638,16 +636,6 @@ static void window_close_idle(struct blk *b, struct virtqueue *vq)
 		blk_queue_notify(&b->dev, vq);  /* raced with the driver: serve it */
 }
 
-/* The window's interrupt is due: one interrupt, then another window or kicks back on. */
-static void window_signal(struct blk *b, struct virtqueue *vq, bool running)
-{
-	virtio_notify_queue(&b->dev, vq);  /* one interrupt for the whole window */
-	if (coalesce_next(&b->coal, running, b->stats.in_flight))
-		return;
-	if (running && virtq_enable_notify(vq))
-		blk_queue_notify(&b->dev, vq);  /* raced with the driver: serve it */
-}
-
 /* io_uring's eventfd fired (I/O thread, dev->lock held). */
 static void blk_completion(struct virtio_device *dev, void *opaque)
 {
@@ -669,8 +657,6 @@ static void blk_completion(struct virtio_device *dev, void *opaque)
 		window_take(b, vq);  /* start what came meanwhile, without waiting for the timer */
 		if (!b->stats.in_flight && !b->stalled)
 			window_close_idle(b, vq);
-		else if (coalesce_release_at(&b->coal) && b->stats.in_flight <= coalesce_release_at(&b->coal))
-			window_signal(b, vq, running);  /* a hold's release point: what its timer would do */
 	}
 }
 
@@ -688,13 +674,13 @@ static void blk_window_end(struct virtio_device *dev, void *opaque)
 		reap(b);
 	if (running)
 		window_take(b, vq);
-	/*
-	 * Busy: the completions wait for more, until the completion that
-	 * leaves a quarter in flight (blk_completion) or the hold's end.
-	 */
-	if (running && coalesce_hold_for(&b->coal, b->stats.in_flight))
+	if (running && coalesce_hold(&b->coal, b->stats.in_flight))
+		return;  /* busy: the completions wait for more */
+	virtio_notify_queue(dev, vq);  /* one interrupt for the whole window */
+	if (coalesce_next(&b->coal, running, b->stats.in_flight))
 		return;
-	window_signal(b, vq, running);
+	if (running && virtq_enable_notify(vq))
+		blk_queue_notify(dev, vq);  /* raced with the driver: serve it */
 }
 
 /* ---- device ops ----------------------------------------------------------- */
