@@ -34,7 +34,9 @@
  * guest's interrupt is held because the back-end is busy, used_event
  * names the completion that ends the hold (coalesce_hold_for), and the
  * timer is set for the rest of the hold only: the relay sleeps until the
- * back-end calls instead of waking at every timer period to look.
+ * back-end calls instead of waking at every timer period to look; the
+ * interrupt then goes one period later (coalesce_release), with what the
+ * back-end finished meanwhile, as with a look at every period.
  *
  * Interrupt coalescing (coalesce=USEC; disks default to 200, see run_devices.c):
  * the relay batches the guest's interrupts by the rules of virtio-blk
@@ -850,8 +852,6 @@ static bool take_used(struct vu_proxy *p, struct bounce_queue *bq, struct virtqu
 	return pushed;
 }
 
-static void window_timer(struct vu_proxy *p, struct bounce_queue *bq, struct virtqueue *vq);
-
 /* Completions were taken to the guest's ring: its interrupt, or the window's rules. */
 static void completed(struct vu_proxy *p, struct bounce_queue *bq, struct virtqueue *vq)
 {
@@ -867,8 +867,8 @@ static void completed(struct vu_proxy *p, struct bounce_queue *bq, struct virtqu
 				bounce_guest_kick(p, vq);  /* raced with the driver: serve it */
 		} else if (coalesce_release_at(&bq->coal) &&
 			   (uint16_t)(bq->avail_idx - bq->last_used) <= coalesce_release_at(&bq->coal)) {
-			/* a hold's release point (want_call): what its timer would have done */
-			window_timer(p, bq, vq);
+			/* the hold's release point (want_call): the interrupt goes at the next period */
+			coalesce_release(&bq->coal);
 		}
 		return;
 	}

@@ -142,10 +142,14 @@ bool coalesce_hold_for(struct coalesce *c, unsigned in_flight)
 	return true;
 }
 
+void coalesce_release(struct coalesce *c)
+{
+	c->release = 0;  /* held_us stays at the budget: the next timer signals */
+	arm(c, c->us);
+}
+
 bool coalesce_next(struct coalesce *c, bool running, unsigned in_flight)
 {
-	bool ended_early = c->release != 0;  /* a coalesce_hold_for hold: its timer is still armed */
-
 	c->held_us = 0;  /* the interrupt went: a new hold starts from here */
 	c->release = 0;
 	if (running && (c->new_reqs || in_flight)) {
@@ -159,8 +163,6 @@ bool coalesce_next(struct coalesce *c, bool running, unsigned in_flight)
 		if (c->us)
 			return true;
 	}
-	if (ended_early)
-		disarm(c);
 	c->open = false;
 	c->peak = 0;  /* nothing in flight: the device ran idle */
 	c->us /= 2;

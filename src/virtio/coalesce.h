@@ -101,13 +101,20 @@ bool coalesce_hold(struct coalesce *c, unsigned in_flight);
  * requests in flight fall to a given count (the isolated relay: through
  * its back-end's used_event), instead of looking at every timer period.
  * If the device is busy: the timer is armed for all that is left of the
- * hold, coalesce_release_at() is the count at which the owner ends the
- * hold itself (as at the timer, with the same calls), and true.
+ * hold, coalesce_release_at() is the count at which the owner calls
+ * coalesce_release, and true.
  */
 bool coalesce_hold_for(struct coalesce *c, unsigned in_flight);
 
 /* The in-flight count that ends a coalesce_hold_for hold; 0 when none is on. */
 static inline unsigned coalesce_release_at(const struct coalesce *c) { return c->release; }
+
+/*
+ * The device reached the hold's release count: the hold ends at the next
+ * timer period (armed now), not at once, so that the completions of that
+ * period share the interrupt as they would with a look at every period.
+ */
+void coalesce_release(struct coalesce *c);
 
 /*
  * After the interrupt that ends a window: true if another window started

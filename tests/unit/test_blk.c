@@ -784,8 +784,9 @@ TEST(coalesce_hold_rules)
 /*
  * coalesce_hold_for (the isolated relay's hold): one hold for the whole
  * budget, with the release count the owner waits for; the next timer
- * ends it whatever the device did; the release count is cleared when the
- * interrupt goes, and a shallow queue is never held.
+ * ends it whatever the device did, as does the timer period after
+ * coalesce_release; the release count is cleared when the interrupt goes,
+ * and a shallow queue is never held.
  */
 TEST(coalesce_hold_for_rules)
 {
@@ -805,6 +806,10 @@ TEST(coalesce_hold_for_rules)
 	CHECK_EQ(coalesce_release_at(&c), 0);
 	CHECK(coalesce_hold_for(&c, 20));          /* a new hold after the interrupt */
 	CHECK_EQ(coalesce_release_at(&c), 8);      /* the peak is still 32 */
+	coalesce_release(&c);                      /* 8 left: the interrupt at the next period */
+	CHECK_EQ(coalesce_release_at(&c), 0);
+	CHECK(!coalesce_hold_for(&c, 30));         /* then it goes, however busy the device is again */
+	CHECK(coalesce_next(&c, true, 30));
 	coalesce_end_idle(&c);
 	CHECK_EQ(coalesce_release_at(&c), 0);
 	CHECK(coalesce_open(&c));

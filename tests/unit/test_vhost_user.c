@@ -1092,9 +1092,9 @@ static uint64_t irqs_taken(struct virtio_mmio *t)
  * the timer, which ends the window and, the driver having streamed, opens
  * another; while the back-end still holds both the timer holds the
  * interrupt (held_windows) and kicks stay off: the relay picks up new
- * requests at each back-end call and timer.  The hold ends on the
- * back-end's call at the completion it named in used_event, not at a
- * timer.  With capvm's blk back-end (idle path): four reads
+ * requests at each back-end call and timer.  The back-end's call at the
+ * completion the relay named in used_event ends the hold (no look at every
+ * timer period); the interrupt goes one period later.  With capvm's blk back-end (idle path): four reads
  * in one kick complete with ONE interrupt, the window ending as soon as
  * nothing is left at the back-end, kicks back on, data right.
  */
@@ -1168,9 +1168,17 @@ static void coalescing_session(bool stalling)
 		*(uint8_t *)biov[2].iov_base = 0;          /* VIRTIO_BLK_S_OK */
 		virtq_push(bvq, bc.head, (uint32_t)(biov[1].iov_len + 1));
 		virtio_notify_queue(s.vb->dev, bvq);       /* the back-end's call (used_event passed) */
-		for (int i = 0; i < 20 && !irqs_taken(t); i++)
-			virtio_mmio_poll(t, 5);
+		for (int i = 0; i < 20 && !st->backend_calls; i++)
+			virtio_mmio_poll(t, 1);
 		CHECK_EQ(st->backend_calls, 1);
+		CHECK_EQ(__atomic_load_n(&u->idx, __ATOMIC_ACQUIRE), 1);  /* on the guest's ring at once */
+		CHECK_EQ(irqs_taken(t), 0);                /* its interrupt: one period later */
+		uint64_t irqs = 0;
+		for (int i = 0; i < 20 && !irqs; i++) {
+			virtio_mmio_poll(t, 5);
+			irqs = irqs_taken(t);
+		}
+		CHECK_EQ(irqs, 1);
 		CHECK_EQ(st->timer_takes, 0);
 		CHECK_EQ(st->held_windows, 1);             /* one hold, not one per timer period */
 		CHECK_EQ(__atomic_load_n(&u->idx, __ATOMIC_ACQUIRE), 1);
