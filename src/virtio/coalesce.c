@@ -133,6 +133,7 @@ bool coalesce_hold_for(struct coalesce *c, unsigned in_flight)
 
 	if (in_flight <= low || c->held_us + COALESCE_MIN_US > budget)
 		return false;
+	c->us = longer(c);  /* busy: the next period is longer, as at each coalesce_hold */
 	arm(c, budget - c->held_us);
 	if (!c->us)
 		return false;  /* timer failed: never hold without one */
