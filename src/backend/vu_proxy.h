@@ -105,7 +105,7 @@ struct vu_proxy_stats {
 	uint64_t windows;             /* isolated: coalescing windows opened */
 	uint64_t window_requests;     /* isolated: requests relayed while a window was open */
 	uint64_t idle_window_ends;    /* isolated: windows ended early, nothing left at the back-end */
-	uint64_t held_windows;        /* isolated: holds of the interrupt while the back-end was busy */
+	uint64_t held_windows;        /* isolated: window timers that held the interrupt (busy) */
 	uint64_t backend_kicks;       /* isolated: kicks sent to the back-end (eventfd writes) */
 	uint64_t backend_calls;       /* isolated: calls received from the back-end (wake-ups) */
 	uint64_t timer_takes;         /* isolated: window timers that found completions not called about */

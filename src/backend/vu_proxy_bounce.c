@@ -30,13 +30,7 @@
  * we kick only when its avail_event asks (kick_backend), and our
  * used_event (want_call) asks for a call at its next completion, or, while
  * a coalescing window is open, only once it has finished everything it was
- * given; the window's timer takes what it finished before that.  While the
- * guest's interrupt is held because the back-end is busy, used_event
- * names the completion that ends the hold (coalesce_hold_for), and the
- * timer is set for the rest of the hold only: the relay sleeps until the
- * back-end calls instead of waking at every timer period to look; the
- * interrupt then goes one period later (coalesce_release), with what the
- * back-end finished meanwhile, as with a look at every period.
+ * given; the window's timer takes what it finished before that.
  *
  * Interrupt coalescing (coalesce=USEC; disks default to 200, see run_devices.c):
  * the relay batches the guest's interrupts by the rules of virtio-blk
@@ -700,13 +694,11 @@ static void kick_backend(struct vu_proxy *p, struct bounce_queue *bq, bool alway
 }
 
 /*
- * With EVENT_IDX, tell the back-end when to call (used_event): while the
- * interrupt is held because it is busy, when no more than the hold's
- * release count is left with it; otherwise in an open window only when it
- * has finished everything it was given (the window's timer takes what it
- * finished before; the relay's busy rule needs that count); with no window,
- * at its next completion.  True if it got there already, before it could
- * see the new wish: take its completions now.
+ * With EVENT_IDX, tell the back-end when to call (used_event): in an open
+ * window only when it has finished everything it was given (the window's
+ * timer takes what it finished before; the relay's busy rule needs that
+ * count), else at its next completion.  True if it got there already,
+ * before it could see the new wish: take its completions now.
  */
 static bool want_call(struct bounce_queue *bq)
 {
@@ -714,10 +706,7 @@ static bool want_call(struct bounce_queue *bq)
 
 	if (!bq->event_idx || !bq->running)
 		return false;
-	if (!bq->coal.open)
-		event = bq->last_used;
-	else  /* the completion that leaves `release` requests with it (0: the last) */
-		event = (uint16_t)(bq->avail_idx - coalesce_release_at(&bq->coal) - 1);
+	event = bq->coal.open ? (uint16_t)(bq->avail_idx - 1) : bq->last_used;
 	__atomic_store_n(virtq_used_event(bq->avail, bq->size), event, __ATOMIC_RELAXED);
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	used = __atomic_load_n(&bq->used->idx, __ATOMIC_ACQUIRE);
@@ -865,10 +854,6 @@ static void completed(struct vu_proxy *p, struct bounce_queue *bq, struct virtqu
 			virtio_notify_queue(&p->dev, vq);
 			if (virtq_enable_notify(vq))
 				bounce_guest_kick(p, vq);  /* raced with the driver: serve it */
-		} else if (coalesce_release_at(&bq->coal) &&
-			   (uint16_t)(bq->avail_idx - bq->last_used) <= coalesce_release_at(&bq->coal)) {
-			/* the hold's release point (want_call): the interrupt goes at the next period */
-			coalesce_release(&bq->coal);
 		}
 		return;
 	}
@@ -928,9 +913,8 @@ static void window_timer(struct vu_proxy *p, struct bounce_queue *bq, struct vir
 		window_take(p, bq, vq);
 	/* requests at the back-end: posted on the shadow ring, not yet used */
 	in_flight = (uint16_t)(bq->avail_idx - bq->last_used);
-	if (running && (bq->event_idx ? coalesce_hold_for(&bq->coal, in_flight)
-				      : coalesce_hold(&bq->coal, in_flight)))
-		return;  /* busy: the completions wait for more (with EVENT_IDX, for its call) */
+	if (running && coalesce_hold(&bq->coal, in_flight))
+		return;  /* busy: the completions wait for more */
 	virtio_notify_queue(&p->dev, vq);  /* one interrupt for the whole window */
 	if (coalesce_next(&bq->coal, running, in_flight))
 		return;

@@ -97,25 +97,21 @@ static uint32_t longer(const struct coalesce *c)
 	return c->us * 2 > c->max_us ? c->max_us : c->us * 2;
 }
 
-/*
- * The busy mark: the driver refills only when it sees completions, so
- * signal while a quarter of its queue is still at the device, and it never
- * runs dry waiting for the driver.
- */
-static unsigned low_mark(struct coalesce *c, unsigned in_flight)
+bool coalesce_hold(struct coalesce *c, unsigned in_flight)
 {
 	unsigned low;
 
 	if (in_flight > c->peak)
 		c->peak = in_flight;
 	low = c->peak / COALESCE_LOW_DIV;
-	return low < 1 ? 1 : low;
-}
-
-bool coalesce_hold(struct coalesce *c, unsigned in_flight)
-{
-	if (in_flight <= low_mark(c, in_flight) ||
-	    (uint64_t)c->held_us + c->us > (uint64_t)COALESCE_HOLD_WINDOWS * c->max_us)
+	if (low < 1)
+		low = 1;
+	/*
+	 * The driver refills only when it sees completions: signal while a
+	 * quarter of its queue is still at the device, so that it never runs
+	 * dry waiting for the driver.
+	 */
+	if (in_flight <= low || (uint64_t)c->held_us + c->us > (uint64_t)COALESCE_HOLD_WINDOWS * c->max_us)
 		return false;
 	c->held_us += c->us;
 	c->us = longer(c);
@@ -126,33 +122,9 @@ bool coalesce_hold(struct coalesce *c, unsigned in_flight)
 	return true;
 }
 
-bool coalesce_hold_for(struct coalesce *c, unsigned in_flight)
-{
-	uint32_t budget = COALESCE_HOLD_WINDOWS * c->max_us;
-	unsigned low = low_mark(c, in_flight);
-
-	if (in_flight <= low || c->held_us + COALESCE_MIN_US > budget)
-		return false;
-	c->us = longer(c);  /* busy: the next period is longer, as at each coalesce_hold */
-	arm(c, budget - c->held_us);
-	if (!c->us)
-		return false;  /* timer failed: never hold without one */
-	c->held_us = budget;  /* the next timer ends it whatever the device did */
-	c->release = low;
-	(*c->holds)++;
-	return true;
-}
-
-void coalesce_release(struct coalesce *c)
-{
-	c->release = 0;  /* held_us stays at the budget: the next timer signals */
-	arm(c, c->us);
-}
-
 bool coalesce_next(struct coalesce *c, bool running, unsigned in_flight)
 {
 	c->held_us = 0;  /* the interrupt went: a new hold starts from here */
-	c->release = 0;
 	if (running && (c->new_reqs || in_flight)) {
 		/*
 		 * The driver is streaming requests, or the device is still busy
@@ -181,7 +153,6 @@ void coalesce_end_idle(struct coalesce *c)
 	c->open = false;
 	c->peak = 0;
 	c->held_us = 0;
-	c->release = 0;
 	(*c->idle_ends)++;
 }
 
@@ -194,5 +165,4 @@ void coalesce_reset(struct coalesce *c)
 	c->immediate_kicks = 0;
 	c->peak = 0;
 	c->held_us = 0;
-	c->release = 0;
 }

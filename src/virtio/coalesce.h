@@ -47,7 +47,6 @@ struct coalesce {
 	unsigned immediate_kicks;  /* kicks to serve without a window */
 	unsigned peak;             /* most requests in flight since the device ran idle */
 	uint32_t held_us;          /* how long the timer has held the interrupt */
-	unsigned release;          /* coalesce_hold_for: in-flight count that ends the hold (0: none) */
 	/* the owner's counters (its stats, read by the monitor) */
 	uint64_t *windows;         /* windows opened */
 	uint64_t *requests;        /* requests taken while a window was open */
@@ -95,26 +94,6 @@ bool coalesce_expired(struct coalesce *c);
  * the hold is short enough; the timer is armed again), false if it is due.
  */
 bool coalesce_hold(struct coalesce *c, unsigned in_flight);
-
-/*
- * coalesce_hold for an owner that can have the device tell it when its
- * requests in flight fall to a given count (the isolated relay: through
- * its back-end's used_event), instead of looking at every timer period.
- * If the device is busy: the timer is armed for all that is left of the
- * hold, coalesce_release_at() is the count at which the owner calls
- * coalesce_release, and true.
- */
-bool coalesce_hold_for(struct coalesce *c, unsigned in_flight);
-
-/* The in-flight count that ends a coalesce_hold_for hold; 0 when none is on. */
-static inline unsigned coalesce_release_at(const struct coalesce *c) { return c->release; }
-
-/*
- * The device reached the hold's release count: the hold ends at the next
- * timer period (armed now), not at once, so that the completions of that
- * period share the interrupt as they would with a look at every period.
- */
-void coalesce_release(struct coalesce *c);
 
 /*
  * After the interrupt that ends a window: true if another window started

@@ -782,43 +782,6 @@ TEST(coalesce_hold_rules)
 }
 
 /*
- * coalesce_hold_for (the isolated relay's hold): one hold for the whole
- * budget, with the release count the owner waits for; the next timer
- * ends it whatever the device did, as does the timer period after
- * coalesce_release; the release count is cleared when the interrupt goes,
- * and a shallow queue is never held.
- */
-TEST(coalesce_hold_for_rules)
-{
-	uint64_t windows = 0, requests = 0, idle_ends = 0, holds = 0;
-	struct coalesce c;
-
-	CHECK(coalesce_init(&c, 1000000, &windows, &requests, &idle_ends, &holds) == 0);
-	CHECK(coalesce_kick(&c));
-	coalesce_took(&c, 32);
-	CHECK(coalesce_open(&c));
-	CHECK_EQ(coalesce_release_at(&c), 0);
-	CHECK(coalesce_hold_for(&c, 32));          /* busy: hold until 8 are left */
-	CHECK_EQ(coalesce_release_at(&c), 8);
-	CHECK_EQ(holds, 1);
-	CHECK(!coalesce_hold_for(&c, 20));         /* the timer came first: the hold is over */
-	CHECK(coalesce_next(&c, true, 20));        /* still busy: the window goes on */
-	CHECK_EQ(coalesce_release_at(&c), 0);
-	CHECK(coalesce_hold_for(&c, 20));          /* a new hold after the interrupt */
-	CHECK_EQ(coalesce_release_at(&c), 8);      /* the peak is still 32 */
-	coalesce_release(&c);                      /* 8 left: the interrupt at the next period */
-	CHECK_EQ(coalesce_release_at(&c), 0);
-	CHECK(!coalesce_hold_for(&c, 30));         /* then it goes, however busy the device is again */
-	CHECK(coalesce_next(&c, true, 30));
-	coalesce_end_idle(&c);
-	CHECK_EQ(coalesce_release_at(&c), 0);
-	CHECK(coalesce_open(&c));
-	CHECK(!coalesce_hold_for(&c, 1));          /* one request: never held */
-	CHECK_EQ(holds, 2);
-	coalesce_destroy(&c);
-}
-
-/*
  * block_resize: growing the disk extends the image file, puts the new
  * capacity in config space, bumps the config generation and raises a
  * configuration-change interrupt; the new sectors are readable.  Shrinking,
@@ -894,7 +857,6 @@ int main(void)
 	RUN(reset_under_load_with_iothread);
 	RUN(interrupt_coalescing);
 	RUN(coalesce_hold_rules);
-	RUN(coalesce_hold_for_rules);
 	RUN(resize);
 	unlink(img);
 	return test_exit();
