@@ -19,7 +19,9 @@
 #   randread  4 KiB random reads
 #   seqread   128 KiB sequential reads
 # each for RUNTIME seconds (BENCH_BLK_RUNTIME, default 10; --quick: 1
-# iteration of 3 s and no trace run unless --trace).  BENCH_BLK_VMMS picks
+# iteration of 3 s and no trace run unless --trace).  The summary gives
+# medians, their ratios, and for each variant against in-VMM capvm the
+# median of per-iteration ratios (boots run back to back).  BENCH_BLK_VMMS picks
 # the VMM variants (see start_vmm below; default "capvm qemu"),
 # BENCH_BLK_HOST_CPUS the test host's vCPUs (default 2: the VMM's I/O thread
 # gets a CPU of its own, as on any real host; 1 makes it share the guest's).
