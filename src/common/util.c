@@ -137,6 +137,17 @@ uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
+uint64_t counter_fd_take(int fd)
+{
+	uint64_t count;
+	ssize_t n;
+
+	do
+		n = read(fd, &count, sizeof(count));
+	while (n < 0 && errno == EINTR);
+	return n == (ssize_t)sizeof(count) ? count : 0;
+}
+
 int err_fail(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;

@@ -44,5 +44,11 @@ int read_all(int fd, void *buf, size_t len);
 int err_fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Monotonic time in nanoseconds. */
 uint64_t now_ns(void);
+/*
+ * Take the count of a non-blocking eventfd or timerfd: one read takes all of
+ * it (the counter goes back to 0), so a second read would only fail with
+ * EAGAIN.  Returns the count, 0 if there was none.
+ */
+uint64_t counter_fd_take(int fd);
 
 #endif

@@ -642,11 +642,8 @@ static void blk_completion(struct virtio_device *dev, void *opaque)
 	struct blk *b = blk_of(dev);
 	struct virtqueue *vq = &dev->vqs[0];
 	bool running = vq->active && virtio_device_running(dev);
-	uint64_t cnt;
-
 	(void)opaque;
-	while (read(b->ring_efd, &cnt, sizeof(cnt)) > 0 || errno == EINTR)
-		;
+	counter_fd_take(b->ring_efd);
 	if (!reap(b))
 		return;
 	if (b->stalled && running) {

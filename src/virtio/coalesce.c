@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/util.h"
 
 int coalesce_init(struct coalesce *c, uint32_t max_us, uint64_t *windows, uint64_t *requests,
 		  uint64_t *idle_ends, uint64_t *holds)
@@ -85,10 +86,7 @@ bool coalesce_open(struct coalesce *c)
 
 bool coalesce_expired(struct coalesce *c)
 {
-	uint64_t expirations;
-
-	while (read(c->timer_fd, &expirations, sizeof(expirations)) > 0 || errno == EINTR)
-		;
+	counter_fd_take(c->timer_fd);
 	return c->open;
 }
 

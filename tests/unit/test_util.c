@@ -1,6 +1,9 @@
-/* Unit tests for src/common/util.c: size parsing and range checks. */
+/* Unit tests for src/common/util.c: size parsing, range checks, counter fds. */
 #include "common/util.h"
 #include "unit/test.h"
+
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 TEST(parse_size_units)
 {
@@ -31,10 +34,26 @@ TEST(range_within_overflow)
 	CHECK(!range_within(5, UINT64_MAX, 10));
 }
 
+/* One read takes an eventfd's whole count; an empty one gives 0 at once. */
+TEST(counter_fd_take_all)
+{
+	int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	uint64_t three = 3, two = 2;
+
+	CHECK(fd >= 0);
+	CHECK_EQ(counter_fd_take(fd), 0);
+	CHECK(write(fd, &three, sizeof(three)) == sizeof(three));
+	CHECK(write(fd, &two, sizeof(two)) == sizeof(two));
+	CHECK_EQ(counter_fd_take(fd), 5);
+	CHECK_EQ(counter_fd_take(fd), 0);
+	close(fd);
+}
+
 int main(void)
 {
 	RUN(parse_size_units);
 	RUN(parse_size_rejects);
 	RUN(range_within_overflow);
+	RUN(counter_fd_take_all);
 	return test_exit();
 }
