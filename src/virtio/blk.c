@@ -642,6 +642,7 @@ static void blk_completion(struct virtio_device *dev, void *opaque)
 	struct blk *b = blk_of(dev);
 	struct virtqueue *vq = &dev->vqs[0];
 	bool running = vq->active && virtio_device_running(dev);
+
 	(void)opaque;
 	counter_fd_take(b->ring_efd);
 	if (!reap(b))
