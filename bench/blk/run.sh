@@ -627,8 +627,11 @@ per_kio() { awk -v d="$1" -v n="$2" 'BEGIN { printf "%.0f", n ? d * 1000 / n : -
 
 # median FIELD VMM JOB: median of FIELD=value over the VMM's lines for JOB.
 median() {
-	grep "^$2 .* job=$3 " "$results" | tr ' ' '\n' | sed -n "s/^$1=//p" | sort -g |
-		awk '{ v[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+	grep "^$2 .* job=$3 " "$results" | tr ' ' '\n' | sed -n "s/^$1=//p" | median_of_lines
+}
+# median_of_lines: the median of the numbers on stdin, one per line ("-" for none).
+median_of_lines() {
+	sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 ratio() { [ "$1" = - ] || [ "$2" = - ] && { echo -; return; }; awk -v c="$1" -v q="$2" 'BEGIN { if (q == 0) print "-"; else printf "%.2f", c / q }'; }
 
@@ -636,17 +639,14 @@ ratio() { [ "$1" = - ] || [ "$2" = - ] && { echo -; return; }; awk -v c="$1" -v 
 # (the two boots run back to back, so a slow spell of the test host tends
 # to hit both), their median and the list; "-" without a complete pair.
 pair_ratios() {
-	awk -v v="$1" -v b="$2" -v j="$3" '
+	local r
+	r=$(awk -v v="$1" -v b="$2" -v j="$3" '
 		$3 == "job=" j && $4 ~ /^iops=/ { split($2, it, "="); x[$1, it[2]] = substr($4, 6) }
-		END {
-			for (k in x) { split(k, p, SUBSEP); if (p[1] == v && x[b, p[2]] > 0) r[++n] = x[k] / x[b, p[2]] }
-			if (!n) { print "-"; exit }
-			for (i = 2; i <= n; i++) for (k = i; k > 1 && r[k - 1] > r[k]; k--) { t = r[k]; r[k] = r[k - 1]; r[k - 1] = t }
-			m = n % 2 ? r[(n + 1) / 2] : (r[n / 2] + r[n / 2 + 1]) / 2
-			printf "%.2f over %d pairs (", m, n
-			for (i = 1; i <= n; i++) printf "%s%.2f", (i > 1 ? " " : ""), r[i]
-			print ")"
-		}' "$results"
+		END { for (k in x) { split(k, p, SUBSEP); if (p[1] == v && x[b, p[2]] > 0) printf "%.6f\n", x[k] / x[b, p[2]] } }' \
+		"$results" | sort -g)
+	[ -n "$r" ] || { echo -; return; }
+	printf '%.2f over %d pairs (%s)\n' "$(median_of_lines <<< "$r")" "$(wc -l <<< "$r")" \
+		"$(printf '%.2f\n' $r | paste -sd ' ')"
 }
 
 # svm_exit CODE: the name of an SVM exit code (decimal, as in the hist).
